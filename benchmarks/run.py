@@ -1,0 +1,3 @@
+"""Benchmarks: filled in by the metrics and benchmarks issue."""
+
+print("no benchmarks yet")

@@ -1,0 +1,10 @@
+"""pensieve_cli: the ``pensieve`` command line.
+
+Depends on core and loader only; it reaches the engine and the server through the ``Launcher``
+port that the application implements, so it never imports MLX or the web stack.
+"""
+
+from pensieve_cli.launcher import Launcher, ServeOptions
+from pensieve_cli.main import build_cli
+
+__all__ = ("Launcher", "ServeOptions", "build_cli")

@@ -1,0 +1,130 @@
+"""Generation domain types: the request an engine runs and the events it streams back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+from pensieve_core.messages import Message, ToolChoice, ToolSpec
+
+FinishReason: TypeAlias = Literal["stop", "length", "stop_sequence", "tool_use", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """How to pick tokens. ``temperature == 0`` means greedy."""
+
+    max_tokens: int = 1024
+    """Upper bound on generated tokens; engines clamp it to what the context window leaves."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    """0 disables top-k."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences: generation ends before any of them, which is never emitted."""
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """Everything an engine needs to run one chat completion."""
+
+    messages: tuple[Message, ...]
+    system: str = ""
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    thinking: bool = False
+    """Whether the client asked for reasoning output (models that think emit it anyway)."""
+    request_id: str = ""
+    """Passed explicitly because the engine's worker thread does not inherit contextvars."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the prefix cache (included in ``prompt_tokens``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Measurements of one request, taken by the engine."""
+
+    queued_s: float = 0.0
+    """Time waiting for a slot."""
+    ttft_s: float = 0.0
+    """Time from submission to the first generated token."""
+    decode_tokens_per_s: float = 0.0
+    prefill_tokens_per_s: float = 0.0
+    peak_memory_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PromptProgress:
+    """Prefill progress of a long prompt; lets servers keep clients alive."""
+
+    processed: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Generated text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """Generated reasoning text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """The model opened a tool call; ``index`` counts calls within the response."""
+
+    index: int
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of the call's JSON arguments, in generation order."""
+
+    index: int
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    """The call is complete; its arguments so far form a JSON object."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last event of every stream."""
+
+    reason: FinishReason
+    usage: Usage
+    stop_sequence: str | None = None
+    timings: Timings = field(default_factory=Timings)
+
+
+GenerationEvent: TypeAlias = (
+    PromptProgress
+    | TextDelta
+    | ThinkingDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | Finished
+)
