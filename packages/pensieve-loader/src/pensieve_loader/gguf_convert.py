@@ -1,0 +1,271 @@
+"""Convert a llama-family GGUF file into an MLX model directory that ``mlx_lm.load`` accepts.
+
+Q4_0/Q4_1/Q8_0 tensors stay quantized (repacked losslessly into MLX affine layout); other
+quantized types are dequantized by the ``gguf`` package and stored as float16. Q and K of
+``llama`` models are un-permuted: llama.cpp interleaves their rows for its RoPE kernel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+from gguf import GGUFReader, GGUFValueType, ReaderField, ReaderTensor
+from gguf.quants import dequantize
+from safetensors.numpy import save_file
+
+from pensieve_core import ModelFormatError, UnsupportedModelError
+from pensieve_loader.atomic import atomic_directory
+from pensieve_loader.gguf_quant import GROUP_SIZE, REPACKABLE, AffineTensor, repack
+from pensieve_loader.gguf_tokenizer import build_tokenizer, tokenizer_config
+
+log = structlog.get_logger()
+
+SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
+
+_LAYER_TENSORS = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "attn_q_norm": "self_attn.q_norm",
+    "attn_k_norm": "self_attn.k_norm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+}
+_GLOBAL_TENSORS = {
+    "token_embd": "model.embed_tokens",
+    "output_norm": "model.norm",
+    "output": "lm_head",
+}
+_FLOAT_TYPES = {"F32": np.float32, "F16": np.float16, "BF16": None}
+
+
+@dataclass(frozen=True, slots=True)
+class GGUFSummary:
+    """What a GGUF file holds, read without converting it."""
+
+    architecture: str
+    name: str
+    context_length: int
+    tensor_types: dict[str, int]
+
+
+def _open(path: Path) -> GGUFReader:
+    try:
+        return GGUFReader(str(path))
+    except (ValueError, IndexError, OSError, KeyError, TypeError) as e:
+        raise ModelFormatError(
+            f"{str(path)!r} is not a readable GGUF file: {e}", path=str(path)
+        ) from e
+
+
+def _field(reader: GGUFReader, key: str, default: Any = None) -> Any:
+    field: ReaderField | None = reader.fields.get(key)
+    if field is None:
+        return default
+    if field.types and field.types[0] == GGUFValueType.ARRAY and len(field.data) > 1_000:
+        # contents() on 50k-entry arrays is slow; read the parts directly.
+        if field.types[-1] == GGUFValueType.STRING:
+            return [bytes(field.parts[i]).decode("utf-8", errors="replace") for i in field.data]
+        return [int(field.parts[i][0]) for i in field.data]
+    return field.contents()
+
+
+def summarize(path: Path) -> GGUFSummary:
+    """Read a GGUF's architecture, name and tensor types."""
+    reader = _open(path)
+    arch = str(_field(reader, "general.architecture", ""))
+    return GGUFSummary(
+        architecture=arch,
+        name=str(_field(reader, "general.name", path.stem)),
+        context_length=int(_field(reader, f"{arch}.context_length", 0)),
+        tensor_types=dict(Counter(t.tensor_type.name for t in reader.tensors)),
+    )
+
+
+def _hf_name(gguf_name: str) -> str | None:
+    stem, _, suffix = gguf_name.rpartition(".")
+    if stem.startswith("blk."):
+        _, index, part = stem.split(".", 2)
+        mapped = _LAYER_TENSORS.get(part)
+        return f"model.layers.{index}.{mapped}.{suffix}" if mapped else None
+    mapped = _GLOBAL_TENSORS.get(stem)
+    return f"{mapped}.{suffix}" if mapped else None
+
+
+def unpermute_rows(rows: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
+    """Undo llama.cpp's Q/K row permutation (the inverse of ``LlamaModel.permute``)."""
+    shape = rows.shape
+    split = rows.reshape(n_head, shape[0] // n_head // 2, 2, *shape[1:])
+    return split.swapaxes(1, 2).reshape(shape)
+
+
+def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, Any]:
+    def need(key: str) -> Any:
+        value = _field(reader, f"{arch}.{key}")
+        if value is None:
+            raise ModelFormatError(
+                f"GGUF {str(path)!r} lacks metadata {arch}.{key!s}", path=str(path)
+            )
+        return value
+
+    heads = int(need("attention.head_count"))
+    hidden = int(need("embedding_length"))
+    tokens = _field(reader, "tokenizer.ggml.tokens") or []
+    config: dict[str, Any] = {
+        "model_type": arch,
+        "architectures": [
+            {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}.get(arch, "Qwen3ForCausalLM")
+        ],
+        "hidden_size": hidden,
+        "num_hidden_layers": int(need("block_count")),
+        "intermediate_size": int(need("feed_forward_length")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": int(_field(reader, f"{arch}.attention.head_count_kv", heads)),
+        "head_dim": int(_field(reader, f"{arch}.attention.key_length", hidden // heads)),
+        "rms_norm_eps": float(need("attention.layer_norm_rms_epsilon")),
+        "rope_theta": float(_field(reader, f"{arch}.rope.freq_base", 10000.0)),
+        "max_position_embeddings": int(need("context_length")),
+        "vocab_size": int(_field(reader, f"{arch}.vocab_size", len(tokens))),
+        "tie_word_embeddings": tied,
+        "torch_dtype": "float16",
+        "bos_token_id": _field(reader, "tokenizer.ggml.bos_token_id"),
+        "eos_token_id": _field(reader, "tokenizer.ggml.eos_token_id"),
+    }
+    scaling = _field(reader, f"{arch}.rope.scaling.type")
+    factor = _field(reader, f"{arch}.rope.scaling.factor")
+    if scaling in ("linear", "yarn") and factor:
+        config["rope_scaling"] = {"type": scaling, "rope_type": scaling, "factor": float(factor)}
+    return config
+
+
+def _tensor_arrays(
+    tensor: ReaderTensor, arch: str, config: dict[str, Any]
+) -> tuple[str, dict[str, npt.NDArray[Any]], int | None]:
+    """Arrays to store for one GGUF tensor, and its quantization bits (``None`` if dense)."""
+    name = _hf_name(tensor.name)
+    if name is None:
+        raise UnsupportedModelError(f"unexpected tensor {tensor.name!r}", path=tensor.name)
+    kind = tensor.tensor_type.name
+    n_head = None
+    if arch == "llama" and ".self_attn.q_proj." in name:
+        n_head = config["num_attention_heads"]
+    elif arch == "llama" and ".self_attn.k_proj." in name:
+        n_head = config["num_key_value_heads"]
+    module = name.removesuffix(".weight").removesuffix(".bias")
+
+    if kind in REPACKABLE and name.endswith(".weight"):
+        affine: AffineTensor = repack(kind, np.asarray(tensor.data))
+        parts: dict[str, npt.NDArray[Any]] = {
+            "weight": affine.weight,
+            "scales": affine.scales,
+            "biases": affine.biases,
+        }
+        if n_head:
+            parts = {k: unpermute_rows(v, n_head) for k, v in parts.items()}
+        return module, {f"{module}.{k}": v for k, v in parts.items()}, affine.bits
+
+    if kind in _FLOAT_TYPES:
+        array = np.asarray(tensor.data)
+        if kind == "BF16":
+            array = (array.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    else:
+        array = dequantize(np.asarray(tensor.data), tensor.tensor_type)
+    array = array.reshape(tuple(int(d) for d in reversed(tensor.shape)))
+    if n_head and array.ndim >= 1:
+        array = unpermute_rows(array, n_head)
+    return module, {name: array.astype(np.float16)}, None
+
+
+def _quantization(bits_by_module: dict[str, int | None]) -> dict[str, Any] | None:
+    quantized = [b for b in bits_by_module.values() if b is not None]
+    if not quantized:
+        return None
+    default_bits = Counter(quantized).most_common(1)[0][0]
+    quant: dict[str, Any] = {"group_size": GROUP_SIZE, "bits": default_bits, "mode": "affine"}
+    for module, bits in sorted(bits_by_module.items()):
+        if bits is None:
+            if not module.endswith("norm"):
+                quant[module] = False
+        elif bits != default_bits:
+            quant[module] = {"group_size": GROUP_SIZE, "bits": bits}
+    return quant
+
+
+def convert_gguf(source: Path, destination: Path) -> Path:
+    """Convert ``source`` into the MLX model directory ``destination`` (written atomically).
+
+    Raises:
+        ModelFormatError: the file is truncated, corrupt or inconsistent.
+        UnsupportedModelError: the architecture or tokenizer is not supported.
+    """
+    reader = _open(source)
+    path = str(source)
+    arch = str(_field(reader, "general.architecture", ""))
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise UnsupportedModelError(
+            f"GGUF {path!r} has architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}",
+            path=path,
+        )
+    if _field(reader, "tokenizer.ggml.model") != "gpt2":
+        raise UnsupportedModelError(
+            f"GGUF {path!r} uses tokenizer model {_field(reader, 'tokenizer.ggml.model')!r}; "
+            "only byte-level BPE ('gpt2') vocabularies are supported",
+            path=path,
+        )
+    tied = not any(t.name == "output.weight" for t in reader.tensors)
+    config = _config(reader, arch, tied, source)
+    weights: dict[str, npt.NDArray[Any]] = {}
+    bits_by_module: dict[str, int | None] = {}
+    try:
+        for tensor in reader.tensors:
+            module, arrays, bits = _tensor_arrays(tensor, arch, config)
+            weights.update(arrays)
+            bits_by_module[module] = bits
+    except (ValueError, IndexError) as e:
+        raise ModelFormatError(f"GGUF {path!r} has a malformed tensor: {e}", path=path) from e
+    if (quant := _quantization(bits_by_module)) is not None:
+        config["quantization"] = quant
+        config["quantization_config"] = quant
+
+    tokens = _field(reader, "tokenizer.ggml.tokens")
+    add_bos = bool(_field(reader, "tokenizer.ggml.add_bos_token", False))
+    bos_id = _field(reader, "tokenizer.ggml.bos_token_id")
+    tokenizer = build_tokenizer(
+        tokens=tokens,
+        merges=_field(reader, "tokenizer.ggml.merges", []),
+        token_types=_field(reader, "tokenizer.ggml.token_type", []),
+        pre=str(_field(reader, "tokenizer.ggml.pre", "default")),
+        bos_id=bos_id,
+        add_bos=add_bos,
+        path=path,
+    )
+    tok_config = tokenizer_config(
+        tokens=tokens,
+        chat_template=_field(reader, "tokenizer.chat_template"),
+        bos_id=bos_id,
+        eos_id=_field(reader, "tokenizer.ggml.eos_token_id"),
+        unk_id=_field(reader, "tokenizer.ggml.unknown_token_id"),
+        pad_id=_field(reader, "tokenizer.ggml.padding_token_id"),
+        add_bos=add_bos,
+        context_length=config["max_position_embeddings"],
+    )
+    with atomic_directory(destination) as tmp:
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "mlx"})
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        tokenizer.save(str(tmp / "tokenizer.json"))
+        (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
+    log.info(
+        "gguf_converted", source=source.name, destination=str(destination), tensors=len(weights)
+    )
+    return destination

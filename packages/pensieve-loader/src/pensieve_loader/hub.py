@@ -1,0 +1,76 @@
+"""Hugging Face repo ids, through ``huggingface_hub``'s own cache."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import structlog
+
+from pensieve_core import ModelNotFoundError
+
+log = structlog.get_logger()
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# What an MLX model needs; skips other frameworks' weights that repos often carry too.
+_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "tokenizer.model", "*.tiktoken", "*.txt", "*.py"]
+
+
+def looks_like_repo_id(ref: str) -> bool:
+    """``org/name`` that is not an existing local path."""
+    return bool(_REPO_ID.match(ref)) and not Path(ref).exists()
+
+
+def offline() -> bool:
+    """Whether the hub must not be contacted (read at call time, unlike the hub's constant)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def hub_snapshot(repo_id: str, *, cache_dir: Path | None = None, download: bool = True) -> Path:
+    """The local snapshot of ``repo_id``: from the cache, or downloaded with a progress bar.
+
+    Raises:
+        ModelNotFoundError: not cached and offline (or ``download`` is false), or the download failed.
+    """
+    # Imported here: huggingface_hub is slow to import and most commands never need it.
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    cache = str(cache_dir) if cache_dir else None
+    try:
+        return Path(
+            snapshot_download(
+                repo_id, allow_patterns=_PATTERNS, cache_dir=cache, local_files_only=True
+            )
+        )
+    except LocalEntryNotFoundError:
+        pass
+    if offline() or not download:
+        why = "HF_HUB_OFFLINE is set" if offline() else "downloads are disabled here"
+        raise ModelNotFoundError(
+            f"model {repo_id!r} is not in the Hugging Face cache and {why}; "
+            f"run `pensieve models pull {repo_id}` with network access",
+            model=repo_id,
+        )
+    log.info("model_download_started", repo_id=repo_id)
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=_PATTERNS, cache_dir=cache))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as e:
+        raise ModelNotFoundError(f"could not download {repo_id!r}: {e}", model=repo_id) from e
+
+
+def cached_repos(cache_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """``(repo_id, snapshot)`` of every model in the hub cache that has a config.json."""
+    from huggingface_hub import constants
+
+    root = cache_dir or Path(constants.HF_HUB_CACHE)
+    found: list[tuple[str, Path]] = []
+    for repo in sorted(root.glob("models--*")):
+        ref = repo / "refs" / "main"
+        if not ref.is_file():
+            continue
+        snapshot = repo / "snapshots" / ref.read_text().strip()
+        if (snapshot / "config.json").is_file():
+            found.append((repo.name.removeprefix("models--").replace("--", "/"), snapshot))
+    return found
