@@ -1,0 +1,191 @@
+"""``MLXEngine``: the core ``Engine`` protocol on MLX, as an asyncio facade over the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+
+from pensieve_core import (
+    ContextLengthExceededError,
+    EngineStats,
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    InvalidRequestError,
+    ModelInfo,
+    OverloadedError,
+    PromptProgress,
+)
+from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.grammar import GrammarFactory, forced_call_grammar, lazy_call_grammar
+from pensieve_mlx.jobs import Job
+from pensieve_mlx.loading import LoadedModel, load_model
+from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
+from pensieve_mlx.sampling import sampler_for
+from pensieve_mlx.stops import StopMatcher
+from pensieve_mlx.text_stream import TextRouter
+from pensieve_mlx.worker import Worker
+
+
+def _context_length(config: dict[str, Any]) -> int:
+    for source in (config, config.get("text_config") or {}):
+        for key in ("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length"):
+            if isinstance(source.get(key), int):
+                return int(source[key])
+    return 4096
+
+
+def _push(
+    loop: asyncio.AbstractEventLoop,
+    events: asyncio.Queue[list[GenerationEvent] | BaseException],
+    item: list[GenerationEvent] | BaseException,
+) -> None:
+    """Hand events from the worker thread to the request's event loop."""
+    loop.call_soon_threadsafe(events.put_nowait, item)
+
+
+class MLXEngine:
+    """Runs one model with continuous batching. Create with ``MLXEngine.load``."""
+
+    def __init__(
+        self, loaded: LoadedModel, *, name: str, path: Path, config: MLXEngineConfig
+    ) -> None:
+        self._loaded = loaded
+        self._config = config
+        tokenizer = loaded.tokenizer
+        template = getattr(tokenizer, "chat_template", None) or ""
+        native_tools = "tools" in template
+        self._renderer = PromptRenderer(tokenizer, native_tools=native_tools)
+        model_config = getattr(loaded.model, "args", None)
+        raw = vars(model_config) if model_config is not None else {}
+        self._vocab_size = int(raw.get("vocab_size") or len(tokenizer.vocabulary))
+        self._eos_ids = frozenset(int(e) for e in tokenizer.eos_token_ids)
+        self._info = ModelInfo(
+            id=name,
+            context_length=_context_length(raw),
+            max_output_tokens=config.max_output_tokens,
+            architecture=str(raw.get("model_type", "")),
+            device=loaded.device,
+            precision=loaded.precision,
+            supports_tools=native_tools,
+            supports_vision=False,
+            load_time_s=loaded.load_time_s,
+            path=str(path),
+        )
+        self._grammars: GrammarFactory | None = None
+        self._worker = Worker(loaded.model, self._eos_ids, config)
+
+    @classmethod
+    def load(cls, path: Path, *, name: str, config: MLXEngineConfig | None = None) -> MLXEngine:
+        """Load the model directory at ``path``."""
+        config = config or MLXEngineConfig()
+        return cls(load_model(path, config.precision), name=name, path=path, config=config)
+
+    @property
+    def info(self) -> ModelInfo:
+        """The loaded model."""
+        return self._info
+
+    async def count_tokens(self, request: GenerationRequest) -> int:
+        """Tokens of the prompt exactly as ``generate`` renders it."""
+        rendered = await asyncio.to_thread(self._renderer.render, request)
+        return len(rendered.tokens)
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        """Stream the events of one generation (see ``pensieve_core.Engine``)."""
+        return self._generate(request)
+
+    def stats(self) -> EngineStats:
+        """Live figures."""
+        cache = self._worker.prefix_cache
+        return EngineStats(
+            active_sequences=self._worker.active,
+            queued_requests=self._worker.queued,
+            prefix_cache_entries=len(cache),
+            prefix_cache_bytes=cache.nbytes,
+            prefix_cache_hits=cache.hits,
+            prefix_cache_lookups=cache.lookups,
+            active_memory_bytes=int(mx.get_active_memory()),
+            peak_memory_bytes=int(mx.get_peak_memory()),
+        )
+
+    async def aclose(self) -> None:
+        """Stop the worker; running requests end with an engine error."""
+        await asyncio.to_thread(self._worker.stop)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _budget(self, prompt: RenderedPrompt, request: GenerationRequest) -> int:
+        context = self._info.context_length
+        wanted = max(1, request.sampling.max_tokens)
+        limit = context - min(self._config.min_output_tokens, wanted)
+        if len(prompt.tokens) > limit:
+            raise ContextLengthExceededError(len(prompt.tokens), limit)
+        return min(wanted, self._config.max_output_tokens, context - len(prompt.tokens))
+
+    def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
+        mode = request.tool_choice.mode
+        if not request.tools or mode == "none" or self._config.tool_grammar == "off":
+            return [], False
+        tools = request.tools
+        if mode == "tool":
+            tools = tuple(t for t in tools if t.name == request.tool_choice.name)
+        if mode in ("any", "tool"):
+            lark = forced_call_grammar(tools)
+        elif self._config.tool_grammar == "lazy":
+            lark = lazy_call_grammar(tools)
+        else:
+            return [], False
+        if self._grammars is None:
+            self._grammars = GrammarFactory(self._loaded.tokenizer._tokenizer, self._vocab_size)
+        return [self._grammars.processor(lark)], True
+
+    def _prepare(self, request: GenerationRequest) -> tuple[RenderedPrompt, int, list[Any], bool]:
+        prompt = self._renderer.render(request)
+        budget = self._budget(prompt, request)
+        processors, constrained = self._processors(request)
+        return prompt, budget, processors, constrained
+
+    async def _generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        choice = request.tool_choice
+        if choice.mode == "tool" and choice.name not in {t.name for t in request.tools}:
+            raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not in tools")
+        prompt, budget, processors, constrained = await asyncio.to_thread(self._prepare, request)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[list[GenerationEvent] | BaseException] = asyncio.Queue()
+        tool_names = [t.name for t in request.tools] if request.tool_choice.mode != "none" else []
+        job = Job(
+            request=request,
+            prompt=prompt,
+            max_tokens=budget,
+            sampler=sampler_for(request.sampling, self._vocab_size),
+            processors=processors,
+            detokenizer=self._loaded.tokenizer.detokenizer,
+            router=TextRouter(
+                tool_names=tool_names, thinking=prompt.starts_thinking, stream_args=constrained
+            ),
+            stops=StopMatcher(request.sampling.stop),
+            eos_ids=self._eos_ids,
+            emit=lambda item: _push(loop, events, item),
+        )
+        if not self._worker.submit(job):
+            raise OverloadedError(
+                f"the engine queue is full ({self._config.max_queued_requests} requests waiting)"
+            )
+        try:
+            yield PromptProgress(0, len(prompt.tokens))
+            while True:
+                item = await events.get()
+                if isinstance(item, BaseException):
+                    raise item
+                for event in item:
+                    yield event
+                    if isinstance(event, Finished):
+                        return
+        finally:
+            if not job.done:
+                self._worker.cancel(job)

@@ -1,0 +1,174 @@
+"""Render a GenerationRequest into the model's prompt with its own chat template.
+
+Templates that render ``tools`` get them natively (HF ``tools`` / ``tool_calls`` / ``tool``
+messages). Others get the fallback format: tool definitions appended to the system prompt, calls
+written as ``<tool_call>{json}</tool_call>`` and results as ``<tool_response>`` user text. Claude
+Code's per-request billing line is removed first, so the shared prompt prefix stays stable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pensieve_core import (
+    GenerationRequest,
+    ImagePart,
+    Message,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+    ToolSpec,
+    UnsupportedContentError,
+)
+
+# Claude Code's first system block: `x-anthropic-billing-header: cc_version=...; cch=...;`.
+# It differs between sessions, subagents and versions and would break the prefix cache.
+_BILLING_LINE = re.compile(r"^x-anthropic-billing-header:[^\n]*\n?", re.MULTILINE)
+
+FALLBACK_TOOLS_HEADER = """# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{tools}
+</tools>
+
+For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
+<tool_call>
+{{"name": <function-name>, "arguments": <args-json-object>}}
+</tool_call>"""
+
+
+def neutralize_billing_line(system: str) -> str:
+    """Drop Claude Code's billing header line(s) from the system prompt."""
+    return _BILLING_LINE.sub("", system).lstrip("\n")
+
+
+def _tool_json(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": dict(tool.input_schema),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    """The prompt as text and tokens, and what the response starts inside."""
+
+    text: str
+    tokens: list[int]
+    starts_thinking: bool
+
+
+class PromptRenderer:
+    """Renders requests with one tokenizer's chat template."""
+
+    def __init__(self, tokenizer: Any, *, native_tools: bool) -> None:
+        self._tokenizer = tokenizer
+        self.native_tools = native_tools
+
+    def render(self, request: GenerationRequest) -> RenderedPrompt:
+        """Render and tokenize exactly as generation will see it."""
+        messages = self._messages(request)
+        kwargs: dict[str, Any] = {}
+        if request.tools and self.native_tools:
+            kwargs["tools"] = [
+                {"type": "function", "function": _tool_json(t)} for t in request.tools
+            ]
+        text = self._tokenizer.apply_chat_template(
+            messages,
+            add_generation_prompt=True,
+            tokenize=False,
+            enable_thinking=request.thinking,
+            **kwargs,
+        )
+        assert isinstance(text, str)
+        # The template already wrote the special tokens (BOS included) as text.
+        tokens = self._tokenizer.encode(text, add_special_tokens=False)
+        return RenderedPrompt(text, list(tokens), text.rstrip().endswith("<think>"))
+
+    def _system(self, request: GenerationRequest) -> str:
+        system = neutralize_billing_line(request.system)
+        if request.tools and not self.native_tools and request.tool_choice.mode != "none":
+            tools = "\n".join(json.dumps(_tool_json(t), ensure_ascii=False) for t in request.tools)
+            header = FALLBACK_TOOLS_HEADER.format(tools=tools)
+            system = f"{system}\n\n{header}" if system else header
+        return system
+
+    def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if system := self._system(request):
+            out.append({"role": "system", "content": system})
+        for message in request.messages:
+            for item in self._convert(message):
+                if (
+                    out
+                    and item["role"] == out[-1]["role"]
+                    and item["role"] != "tool"
+                    and not item.get("tool_calls")
+                    and not out[-1].get("tool_calls")
+                ):
+                    # Same-role turns (Claude Code sends them) are merged: many templates require alternation.
+                    out[-1]["content"] = f"{out[-1]['content']}\n\n{item['content']}".strip("\n")
+                else:
+                    out.append(item)
+        return out
+
+    def _convert(self, message: Message) -> list[dict[str, Any]]:
+        text: list[str] = []
+        calls: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        for part in message.parts:
+            if isinstance(part, TextPart):
+                text.append(part.text)
+            elif isinstance(part, ImagePart):
+                raise UnsupportedContentError(
+                    "this model has no vision: image content is not supported"
+                )
+            elif isinstance(part, ThinkingPart):
+                continue  # earlier reasoning is not replayed, as chat templates do
+            elif isinstance(part, ToolCallPart):
+                calls.append({"name": part.name, "arguments": dict(part.arguments)})
+            elif isinstance(part, ToolResultPart):
+                results.append(
+                    {
+                        "tool_call_id": part.tool_call_id,
+                        "content": part.content,
+                        "is_error": part.is_error,
+                    }
+                )
+        if self.native_tools:
+            return self._native(message.role, "\n\n".join(text), calls, results)
+        return self._fallback(message.role, text, calls, results)
+
+    @staticmethod
+    def _native(
+        role: str, text: str, calls: list[dict[str, Any]], results: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = [
+            {"role": "tool", "tool_call_id": r["tool_call_id"], "content": r["content"]}
+            for r in results
+        ]
+        if calls:
+            tool_calls = [{"type": "function", "function": c} for c in calls]
+            items.append({"role": "assistant", "content": text, "tool_calls": tool_calls})
+        elif text or not results:
+            items.append({"role": role, "content": text})
+        return items
+
+    @staticmethod
+    def _fallback(
+        role: str, text: list[str], calls: list[dict[str, Any]], results: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        pieces = list(text)
+        pieces += [f"<tool_call>\n{json.dumps(c, ensure_ascii=False)}\n</tool_call>" for c in calls]
+        for r in results:
+            status = " (error)" if r["is_error"] else ""
+            pieces.append(f"<tool_response{status}>\n{r['content']}\n</tool_response>")
+        return [{"role": role, "content": "\n\n".join(pieces)}]

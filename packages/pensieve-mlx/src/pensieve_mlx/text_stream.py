@@ -1,0 +1,264 @@
+"""Route generated text into domain events: plain text, thinking, and tool calls."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pensieve_core import (
+    GenerationEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+_NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_ARGS = re.compile(r'"(?:arguments|parameters|input)"\s*:\s*(?=[{\[])')
+
+
+def _partial_suffix(text: str, marker: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``marker``."""
+    for n in range(min(len(marker) - 1, len(text)), 0, -1):
+        if text.endswith(marker[:n]):
+            return n
+    return 0
+
+
+def _json_object_end(text: str) -> int | None:
+    """Index just past the JSON value that opens ``text`` (``{`` or ``[``), or None if unfinished."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+@dataclass(slots=True)
+class _Call:
+    """A tool call being parsed from inside ``<tool_call>`` markers."""
+
+    raw: str = ""
+    index: int = -1
+    """Set once the start event is out."""
+    args_from: int = -1
+    """Offset in ``raw`` where the arguments value starts."""
+    args_sent: int = 0
+    """How many characters of the arguments have been streamed."""
+    args_done: bool = False
+
+
+@dataclass(slots=True)
+class TextRouter:
+    """A streaming splitter for one response.
+
+    ``feed`` takes detokenized text and returns events; ``finish`` flushes. Thinking goes to
+    ``ThinkingDelta``; ``<tool_call>`` blocks become tool-call events; a bare JSON response
+    naming a known tool is recovered as a call. Malformed calls come back as text, never as an
+    error.
+    """
+
+    tool_names: Sequence[str] = ()
+    call_open: str = CALL_OPEN
+    call_close: str = CALL_CLOSE
+    thinking: bool = False
+    """Start inside a thinking block (templates that open ``<think>`` in the prompt)."""
+    stream_args: bool = False
+    """Stream arguments as generated. Only safe under a grammar: without one, a call is held
+    until complete so that malformed JSON can come back as text instead."""
+    _pending: str = ""
+    _call: _Call | None = None
+    _calls: int = 0
+    _bare: str | None = None
+    _seen_text: bool = False
+    _events: list[GenerationEvent] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        """Tool calls emitted so far."""
+        return self._calls
+
+    def feed(self, text: str) -> list[GenerationEvent]:
+        """Route a piece of text."""
+        self._events = []
+        self._pending += text
+        self._drain(final=False)
+        return self._events
+
+    def finish(self) -> list[GenerationEvent]:
+        """Flush everything held back at the end of generation."""
+        self._events = []
+        self._drain(final=True)
+        if self._call is not None:
+            self._close_call(final=True)
+        if self._bare is not None:
+            self._resolve_bare(self._bare + self._pending)
+            self._pending = ""
+        if self._pending:
+            self._emit_text(self._pending)
+            self._pending = ""
+        return self._events
+
+    def _drain(self, *, final: bool) -> None:
+        progressed = True
+        while self._pending and progressed:
+            if self._call is not None:
+                progressed = self._drain_call()
+            elif self._bare is not None:
+                self._bare += self._pending
+                self._pending = ""
+                progressed = False
+            elif self.thinking:
+                progressed = self._drain_marked(THINK_CLOSE, ThinkingDelta, final=final)
+            else:
+                progressed = self._drain_text(final=final)
+
+    def _drain_marked(self, close: str, kind: type[ThinkingDelta], *, final: bool) -> bool:
+        at = self._pending.find(close)
+        if at != -1:
+            if at:
+                self._events.append(kind(self._pending[:at]))
+            self._pending = self._pending[at + len(close) :]
+            self.thinking = False
+            return True
+        keep = 0 if final else _partial_suffix(self._pending, close)
+        emit = self._pending[: len(self._pending) - keep]
+        if emit:
+            self._events.append(kind(emit))
+        self._pending = self._pending[len(emit) :]
+        return False
+
+    def _drain_text(self, *, final: bool) -> bool:
+        if self.tool_names and not self._seen_text and self._calls == 0:
+            stripped = self._pending.lstrip()
+            if stripped.startswith("{"):
+                self._bare, self._pending = self._pending, ""
+                return False
+            if not stripped:
+                return False
+        markers = (
+            [(THINK_OPEN, "think"), (self.call_open, "call")]
+            if self.tool_names
+            else [(THINK_OPEN, "think")]
+        )
+        hits = [(self._pending.find(m), m, kind) for m, kind in markers]
+        found = [h for h in hits if h[0] != -1]
+        if found:
+            at, marker, kind = min(found)
+            self._emit_text(self._pending[:at])
+            self._pending = self._pending[at + len(marker) :]
+            if kind == "think":
+                self.thinking = True
+            else:
+                self._call = _Call()
+            return True
+        keep = 0 if final else max(_partial_suffix(self._pending, m) for m, _ in markers)
+        self._emit_text(self._pending[: len(self._pending) - keep])
+        self._pending = self._pending[len(self._pending) - keep :]
+        return False
+
+    def _emit_text(self, text: str) -> None:
+        if text:
+            if text.strip():
+                self._seen_text = True
+            self._events.append(TextDelta(text))
+
+    def _drain_call(self) -> bool:
+        call = self._call
+        assert call is not None
+        call.raw += self._pending
+        self._pending = ""
+        at = call.raw.find(self.call_close)
+        body = call.raw if at == -1 else call.raw[:at]
+        if call.index < 0 and self.stream_args:
+            self._try_start(call, body)
+        if call.index >= 0 and not call.args_done:
+            self._stream_args(call, body)
+        if at != -1:
+            self._pending = call.raw[at + len(self.call_close) :]
+            call.raw = body
+            self._close_call(final=False)
+            return True
+        return False
+
+    def _try_start(self, call: _Call, body: str) -> None:
+        name, args = _NAME.search(body), _ARGS.search(body)
+        if name and args and name.start() < args.start() and name.group(1) in self.tool_names:
+            call.index = self._calls
+            self._calls += 1
+            call.args_from = args.end()
+            self._events.append(ToolCallStart(call.index, f"toolu_{call.index}", name.group(1)))
+
+    def _stream_args(self, call: _Call, body: str) -> None:
+        value = body[call.args_from :]
+        end = _json_object_end(value)
+        upto = len(value) if end is None else end
+        if upto > call.args_sent:
+            self._events.append(ToolCallDelta(call.index, value[call.args_sent : upto]))
+            call.args_sent = upto
+        call.args_done = end is not None
+
+    def _close_call(self, *, final: bool) -> None:
+        call = self._call
+        assert call is not None
+        self._call = None
+        if call.index >= 0:
+            self._events.append(ToolCallEnd(call.index))
+            return
+        if not self._emit_parsed(call.raw):
+            suffix = "" if final else self.call_close
+            self._emit_text(self.call_open + call.raw + suffix)
+
+    def _resolve_bare(self, text: str) -> None:
+        self._bare = None
+        if not self._emit_parsed(text):
+            self._emit_text(text)
+
+    def _emit_parsed(self, text: str) -> bool:
+        """Emit whole calls parsed from ``text`` (one object or a list); False if it is not one."""
+        try:
+            value = json.loads(text.strip())
+        except json.JSONDecodeError:
+            return False
+        items = value if isinstance(value, list) else [value]
+        calls: list[tuple[str, str]] = []
+        for item in items:
+            if not isinstance(item, dict) or item.get("name") not in self.tool_names:
+                return False
+            args = item.get("arguments", item.get("parameters", item.get("input", {})))
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except json.JSONDecodeError:
+                    return False
+            if not isinstance(args, dict):
+                return False
+            calls.append((item["name"], json.dumps(args, ensure_ascii=False)))
+        for name, args in calls:
+            index = self._calls
+            self._calls += 1
+            self._events += [
+                ToolCallStart(index, f"toolu_{index}", name),
+                ToolCallDelta(index, args),
+                ToolCallEnd(index),
+            ]
+        return bool(calls)

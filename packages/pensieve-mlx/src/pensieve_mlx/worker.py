@@ -1,0 +1,218 @@
+"""The worker thread: the one thread that makes MLX calls, driving mlx-lm's BatchGenerator.
+
+Requests arrive on a command queue; each loop iteration admits waiting requests into free
+slots (reusing prefix caches), runs one batched step (a prefill chunk and/or one decode token for
+every active sequence), and pushes each request's events back to its asyncio queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import mlx.core as mx
+import structlog
+from mlx_lm.generate import BatchGenerator
+
+from pensieve_core import EngineError, FinishReason, GenerationEvent
+from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.jobs import Job
+from pensieve_mlx.prefix_cache import PrefixCache
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    kind: Literal["submit", "cancel", "stop"]
+    job: Job | None = None
+
+
+class Worker:
+    """Owns the model, the batch generator and the prefix cache."""
+
+    def __init__(self, model: Any, eos_ids: frozenset[int], config: MLXEngineConfig) -> None:
+        self._model = model
+        self._eos_ids = eos_ids
+        self._config = config
+        self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self._waiting: deque[Job] = deque()
+        self._active: dict[int, Job] = {}
+        self._lock = threading.Lock()
+        self._queued = 0
+        self.prefix_cache = PrefixCache(
+            max_bytes=config.prefix_cache_bytes, max_entries=config.prefix_cache_entries
+        )
+        self._generator = self._new_generator()
+        self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)
+        self._thread.start()
+
+    # --- called from other threads --------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        """Requests submitted and not yet decoding."""
+        return self._queued
+
+    @property
+    def active(self) -> int:
+        """Sequences in the batch."""
+        return len(self._active)
+
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``; False when the queue is full."""
+        with self._lock:
+            if self._queued >= self._config.max_queued_requests:
+                return False
+            self._queued += 1
+        self._commands.put(_Command("submit", job))
+        return True
+
+    def cancel(self, job: Job) -> None:
+        """Drop ``job``; its slot is freed before the next step."""
+        job.cancelled = True
+        self._commands.put(_Command("cancel", job))
+
+    def stop(self) -> None:
+        """Stop the thread after the current step."""
+        self._commands.put(_Command("stop"))
+        self._thread.join(timeout=30)
+
+    # --- the worker thread ----------------------------------------------------------------
+
+    def _new_generator(self) -> BatchGenerator:
+        return BatchGenerator(
+            self._model,
+            stop_tokens=[[e] for e in sorted(self._eos_ids)],
+            completion_batch_size=self._config.max_active_sequences,
+            prefill_batch_size=min(
+                self._config.prefill_batch_size, self._config.max_active_sequences
+            ),
+            prefill_step_size=self._config.prefill_step_size,
+        )
+
+    def _run(self) -> None:
+        while True:
+            idle = not self._active and not self._waiting
+            if not self._handle_commands(block=idle):
+                break
+            self._admit()
+            if not self._active:
+                continue
+            try:
+                self._step()
+            except Exception as e:  # the worker boundary: fail the batch, keep serving
+                log.error("engine_step_failed", exc_info=True, active=len(self._active))
+                self._fail_all(EngineError(f"generation failed: {e}"))
+        self._generator.close()
+
+    def _handle_commands(self, *, block: bool) -> bool:
+        try:
+            command = self._commands.get(block=block)
+        except queue.Empty:
+            return True
+        while True:
+            if command.kind == "stop":
+                self._fail_all(EngineError("the engine is shutting down"))
+                return False
+            job = command.job
+            assert job is not None
+            if command.kind == "submit":
+                self._waiting.append(job)
+            else:
+                self._drop(job)
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _drop(self, job: Job) -> None:
+        if job.uid is not None and job.uid in self._active:
+            self._store(self._generator.remove([job.uid], return_prompt_caches=True))
+            del self._active[job.uid]
+        elif job in self._waiting:
+            self._waiting.remove(job)
+            self._dequeued()
+
+    def _dequeued(self) -> None:
+        with self._lock:
+            self._queued -= 1
+
+    def _admit(self) -> None:
+        while self._waiting and len(self._active) < self._config.max_active_sequences:
+            job = self._waiting.popleft()
+            self._dequeued()
+            if job.cancelled:
+                continue
+            tokens = job.prompt.tokens
+            cache, cached = self.prefix_cache.fetch(tokens)
+            job.cached_tokens = cached
+            job.admitted = time.perf_counter()
+            (uid,) = self._generator.insert(
+                [tokens[cached:]],
+                max_tokens=[job.max_tokens],
+                caches=[cache] if cache is not None else None,
+                all_tokens=[tokens[:cached]],
+                samplers=[job.sampler],
+                logits_processors=[job.processors],
+            )
+            job.uid = uid
+            self._active[uid] = job
+
+    def _step(self) -> None:
+        prompt_responses, generation_responses = self._generator.next()
+        for p in prompt_responses:
+            job = self._active.get(p.uid)
+            if job is not None and not p.end_of_prompt:
+                job.progress(*p.progress, interval=self._config.progress_interval_s)
+        finished: list[int] = []
+        for r in generation_responses:
+            job = self._active.get(r.uid)
+            if job is None:
+                continue
+            eos = r.finish_reason == "stop"
+            events, matched = job.on_token(r.token, eos)
+            if matched is not None:
+                events += job.finish("stop_sequence", matched, peak_memory=mx.get_peak_memory())
+                finished.append(r.uid)
+            elif r.finish_reason is not None:
+                reason: FinishReason = "length" if r.finish_reason == "length" else "stop"
+                events += job.finish(reason, peak_memory=mx.get_peak_memory())
+                del self._active[r.uid]
+                self.prefix_cache.store(r.all_tokens, r.prompt_cache)
+            if events:
+                self._send(job, events)
+        if finished:
+            # Stopped by a stop string: the generator still holds these sequences.
+            self._store(self._generator.remove(finished, return_prompt_caches=True))
+            for uid in finished:
+                del self._active[uid]
+
+    def _store(self, caches: dict[int, tuple[list[Any], list[int]]]) -> None:
+        for cache, tokens in caches.values():
+            self.prefix_cache.store(list(tokens), cache)
+
+    def _send(self, job: Job, events: list[GenerationEvent]) -> None:
+        try:
+            job.emit(events)
+        except RuntimeError:  # the client's event loop is gone
+            job.cancelled = True
+
+    def _fail_all(self, error: EngineError) -> None:
+        for job in [*self._active.values(), *self._waiting]:
+            if not job.cancelled:
+                with contextlib.suppress(RuntimeError):  # the client's loop is gone
+                    job.emit(error)
+        if self._waiting:
+            with self._lock:
+                self._queued -= len(self._waiting)
+        self._active.clear()
+        self._waiting.clear()
+        self._generator.close()
+        self._generator = self._new_generator()
+        mx.clear_cache()
