@@ -122,7 +122,8 @@ class MLXEngine:
     def _budget(self, prompt: RenderedPrompt, request: GenerationRequest) -> int:
         context = self._info.context_length
         wanted = max(1, request.sampling.max_tokens)
-        limit = context - min(self._config.min_output_tokens, wanted)
+        # Room kept for the answer; small windows keep at most half of themselves for it.
+        limit = context - min(self._config.min_output_tokens, wanted, context // 2)
         if len(prompt.tokens) > limit:
             raise ContextLengthExceededError(len(prompt.tokens), limit)
         return min(wanted, self._config.max_output_tokens, context - len(prompt.tokens))

@@ -150,7 +150,7 @@ class TextRouter:
     def _drain_text(self, *, final: bool) -> bool:
         if self.tool_names and not self._seen_text and self._calls == 0:
             stripped = self._pending.lstrip()
-            if stripped.startswith("{"):
+            if stripped.startswith(("{", "[")):
                 self._bare, self._pending = self._pending, ""
                 return False
             if not stripped:

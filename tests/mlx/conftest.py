@@ -1,0 +1,72 @@
+"""Engines for the MLX tests: a tiny random-weight llama and the embedded SmolLM2."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlx.core")
+
+from pensieve_core import (  # noqa: E402
+    Finished,
+    GenerationEvent,
+    GenerationRequest,
+    Message,
+    PromptProgress,
+    SamplingParams,
+    TextDelta,
+    TextPart,
+)
+from pensieve_loader import ModelStore  # noqa: E402
+from pensieve_loader.gguf_convert import convert_gguf  # noqa: E402
+from pensieve_mlx import MLXEngine, MLXEngineConfig  # noqa: E402
+from tests.ggufs import smollm_vocab, write_tiny_llama  # noqa: E402
+
+
+@pytest.fixture(name="tiny_model_path", scope="session")
+def _tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny-engine")
+    write_tiny_llama(root / "tiny.gguf", smollm_vocab(), hidden=64, layers=2, seed=7)
+    return convert_gguf(root / "tiny.gguf", root / "tiny")
+
+
+@pytest.fixture(name="smol_path", scope="session")
+def _smol_path() -> Path:
+    return ModelStore().resolve(None).path
+
+
+def _engine(path: Path, **config: object) -> Iterator[MLXEngine]:
+    engine = MLXEngine.load(path, name=path.name, config=MLXEngineConfig(**config))  # type: ignore[arg-type]
+    yield engine
+    engine._worker.stop()
+
+
+@pytest.fixture(name="tiny_engine", scope="session")
+def _tiny_engine(tiny_model_path: Path) -> Iterator[MLXEngine]:
+    yield from _engine(tiny_model_path)
+
+
+@pytest.fixture(name="smol_engine", scope="session")
+def _smol_engine(smol_path: Path) -> Iterator[MLXEngine]:
+    yield from _engine(smol_path)
+
+
+def ask(
+    text: str, *, max_tokens: int = 16, system: str = "", **sampling: object
+) -> GenerationRequest:
+    return GenerationRequest(
+        messages=(Message("user", (TextPart(text),)),),
+        system=system,
+        sampling=SamplingParams(max_tokens=max_tokens, temperature=0.0, **sampling),  # type: ignore[arg-type]
+    )
+
+
+async def collect(
+    stream: AsyncIterator[GenerationEvent],
+) -> tuple[str, Finished, list[GenerationEvent]]:
+    events = [e async for e in stream]
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert isinstance(events[0], PromptProgress)
+    return text, finished, events

@@ -1,0 +1,58 @@
+"""Continuous batching: concurrent greedy outputs equal one-at-a-time outputs."""
+
+import asyncio
+
+import pytest
+
+from pensieve_mlx import MLXEngine
+from tests.mlx.conftest import ask, collect
+
+pytestmark = pytest.mark.anyio
+
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three colors.",
+    "Write a haiku about the sea.",
+    "What is 12 times 12?",
+    "Say hello in Spanish.",
+    "Who wrote Hamlet?",
+    "List two fruits.",
+    "What is water made of?",
+]
+
+
+async def test_tiny_model_batch_equals_sequential(tiny_engine: MLXEngine) -> None:
+    sequential = [(await collect(tiny_engine.generate(ask(p, max_tokens=24))))[0] for p in PROMPTS]
+    concurrent = await asyncio.gather(
+        *[collect(tiny_engine.generate(ask(p, max_tokens=24))) for p in PROMPTS]
+    )
+    assert [c[0] for c in concurrent] == sequential
+    assert all(c[1].usage.completion_tokens > 0 for c in concurrent)
+
+
+async def test_smollm_batch_equals_sequential(smol_engine: MLXEngine) -> None:
+    prompts = PROMPTS[:2]
+    sequential = [(await collect(smol_engine.generate(ask(p, max_tokens=12))))[0] for p in prompts]
+    concurrent = await asyncio.gather(
+        *[collect(smol_engine.generate(ask(p, max_tokens=12))) for p in prompts]
+    )
+    assert [c[0] for c in concurrent] == sequential
+    assert "Paris" in sequential[0]
+
+
+async def test_max_tokens_gives_length(smol_engine: MLXEngine) -> None:
+    _, finished, _ = await collect(
+        smol_engine.generate(ask("Tell me a long story about dragons.", max_tokens=5))
+    )
+    assert finished.reason == "length"
+    assert finished.usage.completion_tokens == 5
+
+
+async def test_eos_gives_stop_and_usage(smol_engine: MLXEngine) -> None:
+    request = ask("What is the capital of France?", max_tokens=40)
+    text, finished, _ = await collect(smol_engine.generate(request))
+    assert finished.reason == "stop"
+    assert "<|im_end|>" not in text
+    assert finished.usage.prompt_tokens == await smol_engine.count_tokens(request)
+    assert finished.timings.ttft_s > 0
+    assert finished.timings.peak_memory_bytes > 0

@@ -1,0 +1,81 @@
+"""Stop sequences, the context window and the queue limit."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pensieve_core import ContextLengthExceededError, OverloadedError
+from pensieve_mlx import MLXEngine, MLXEngineConfig
+from pensieve_mlx.stops import StopMatcher
+from tests.mlx.conftest import ask, collect
+
+pytestmark = pytest.mark.anyio
+
+
+def test_stop_matcher_spans_pieces_and_holds_back() -> None:
+    matcher = StopMatcher(["END!", "zz"])
+    assert matcher.feed("abc E") == ("abc ", None)
+    assert matcher.feed("N") == ("", None)
+    assert matcher.feed("D! tail") == ("", "END!")
+
+
+def test_stop_matcher_releases_false_starts() -> None:
+    matcher = StopMatcher(["END"])
+    assert matcher.feed("EN") == ("", None)
+    assert matcher.feed("x") == ("ENx", None)
+    assert matcher.flush() == ""
+
+
+async def test_stop_sequence_across_tokens(smol_engine: MLXEngine) -> None:
+    baseline, _, _ = await collect(
+        smol_engine.generate(ask("Count from 1 to 10, one per line.", max_tokens=40))
+    )
+    assert "4\n5" in baseline or "4. 4\n5" in baseline
+    stop = baseline[baseline.index("4") : baseline.index("5") + 1]  # spans several tokens
+    text, finished, _ = await collect(
+        smol_engine.generate(ask("Count from 1 to 10, one per line.", max_tokens=40, stop=(stop,)))
+    )
+    assert finished.reason == "stop_sequence"
+    assert finished.stop_sequence == stop
+    assert text == baseline[: baseline.index(stop)]
+    assert stop not in text
+
+
+async def test_prompt_over_context_fails_fast_with_both_numbers(smol_engine: MLXEngine) -> None:
+    request = ask("word " * 9000)
+    with pytest.raises(ContextLengthExceededError) as info:
+        await anext(smol_engine.generate(request))
+    assert info.value.prompt_tokens > 9000
+    assert info.value.max_tokens == 8192 - 16
+    assert (
+        str(info.value)
+        == f"prompt is too long: {info.value.prompt_tokens} tokens > {8192 - 16} maximum"
+    )
+    assert smol_engine.stats().active_sequences == 0
+
+
+async def test_huge_max_tokens_is_clamped_not_rejected(smol_engine: MLXEngine) -> None:
+    _, finished, _ = await collect(smol_engine.generate(ask("Hi", max_tokens=128000)))
+    assert finished.reason in ("stop", "length")
+
+
+async def test_full_queue_fails_fast(tiny_model_path: Path) -> None:
+    engine = MLXEngine.load(
+        tiny_model_path,
+        name="tiny",
+        config=MLXEngineConfig(max_active_sequences=1, max_queued_requests=2),
+    )
+    try:
+        streams = [engine.generate(ask("hello", max_tokens=200)) for _ in range(3)]
+        await anext(streams[0])
+        while engine.stats().active_sequences < 1:  # the one slot is taken
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*[anext(s) for s in streams[1:]])
+        assert engine.stats().queued_requests == 2
+        with pytest.raises(OverloadedError):
+            await anext(engine.generate(ask("one too many")))
+        for s in streams:
+            await s.aclose()  # type: ignore[attr-defined]
+    finally:
+        await engine.aclose()

@@ -1,0 +1,167 @@
+"""Forced (grammar-constrained) tool calls on the embedded SmolLM2, alone and in a batch."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from pensieve_core import (
+    GenerationRequest,
+    Message,
+    SamplingParams,
+    TextPart,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    ToolChoice,
+    ToolSpec,
+)
+from pensieve_mlx import MLXEngine
+from tests.mlx.conftest import collect
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "strings": (
+        ToolSpec(
+            "get_weather",
+            "Weather for a city",
+            {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        ),
+        "What's the weather in Paris?",
+    ),
+    "numbers": (
+        ToolSpec(
+            "add",
+            "Add two numbers",
+            {
+                "type": "object",
+                "properties": {"a": {"type": "number"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        ),
+        "What is 2 plus 3?",
+    ),
+    "enums": (
+        ToolSpec(
+            "set_mode",
+            "Set the light mode",
+            {
+                "type": "object",
+                "properties": {"mode": {"type": "string", "enum": ["on", "off", "dim"]}},
+                "required": ["mode"],
+            },
+        ),
+        "Turn the lights off.",
+    ),
+    "nested": (
+        ToolSpec(
+            "create_user",
+            "Create a user",
+            {
+                "type": "object",
+                "properties": {
+                    "user": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                        "required": ["name", "age"],
+                    }
+                },
+                "required": ["user"],
+            },
+        ),
+        "Create a user named Ann who is 30.",
+    ),
+    "arrays": (
+        ToolSpec(
+            "tag",
+            "Tag a note",
+            {
+                "type": "object",
+                "properties": {
+                    "tags": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 3,
+                    }
+                },
+                "required": ["tags"],
+            },
+        ),
+        "Tag this note with the tags 'work' and 'urgent'.",
+    ),
+}
+
+
+def _validate(value: Any, schema: dict[str, Any]) -> None:
+    """A small JSON-schema check for the keywords these tests use."""
+    kind = schema.get("type")
+    if "enum" in schema:
+        assert value in schema["enum"]
+    if kind == "object":
+        assert isinstance(value, dict)
+        for key in schema.get("required", []):
+            assert key in value, f"missing {key!r}"
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                _validate(value[key], sub)
+    elif kind == "array":
+        assert isinstance(value, list)
+        assert schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", 10**9)
+        for item in value:
+            _validate(item, schema["items"])
+    elif kind == "string":
+        assert isinstance(value, str)
+    elif kind == "integer":
+        assert isinstance(value, int) and not isinstance(value, bool)
+    elif kind == "number":
+        assert isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _request(tool: ToolSpec, question: str, choice: ToolChoice) -> GenerationRequest:
+    return GenerationRequest(
+        messages=(Message("user", (TextPart(question),)),),
+        tools=(tool,),
+        tool_choice=choice,
+        sampling=SamplingParams(max_tokens=80, temperature=0.0),
+    )
+
+
+async def _forced_call(
+    engine: MLXEngine, tool: ToolSpec, question: str, choice: ToolChoice
+) -> dict[str, Any]:
+    _, finished, events = await collect(engine.generate(_request(tool, question, choice)))
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    assert [s.name for s in starts] == [tool.name]
+    assert any(isinstance(e, ToolCallEnd) for e in events)
+    assert finished.reason == "tool_use"
+    arguments = json.loads("".join(e.arguments for e in events if isinstance(e, ToolCallDelta)))
+    _validate(arguments, dict(tool.input_schema))
+    return arguments  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", sorted(TOOLS))
+async def test_forced_call_validates_against_schema(smol_engine: MLXEngine, kind: str) -> None:
+    tool, question = TOOLS[kind]
+    await _forced_call(smol_engine, tool, question, ToolChoice("tool", tool.name))
+
+
+async def test_forced_calls_inside_a_batch(smol_engine: MLXEngine) -> None:
+    kinds = ["strings", "numbers", "nested", "arrays"]
+    results = await asyncio.gather(
+        *[_forced_call(smol_engine, *TOOLS[k], ToolChoice("any")) for k in kinds]
+    )
+    assert len(results) == 4
+    assert results[0]["city"]
+
+
+async def test_tool_choice_none_gives_text(smol_engine: MLXEngine) -> None:
+    tool, question = TOOLS["strings"]
+    text, finished, events = await collect(
+        smol_engine.generate(_request(tool, question, ToolChoice("none")))
+    )
+    assert not any(isinstance(e, ToolCallStart) for e in events)
+    assert finished.reason in ("stop", "length")
+    assert text
