@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("mlx.core")
 
-from pensieve_core import (  # noqa: E402
+from pensieve_core import (
     Finished,
     GenerationEvent,
     GenerationRequest,
@@ -17,10 +17,10 @@ from pensieve_core import (  # noqa: E402
     TextDelta,
     TextPart,
 )
-from pensieve_loader import ModelStore  # noqa: E402
-from pensieve_loader.gguf_convert import convert_gguf  # noqa: E402
-from pensieve_mlx import MLXEngine, MLXEngineConfig  # noqa: E402
-from tests.ggufs import smollm_vocab, write_tiny_llama  # noqa: E402
+from pensieve_loader import ModelStore
+from pensieve_loader.gguf_convert import convert_gguf
+from pensieve_mlx import MLXEngine, MLXEngineConfig
+from tests.ggufs import smollm_vocab, write_tiny_llama
 
 
 @pytest.fixture(name="tiny_model_path", scope="session")

@@ -115,9 +115,11 @@ def _validate(value: Any, schema: dict[str, Any]) -> None:
     elif kind == "string":
         assert isinstance(value, str)
     elif kind == "integer":
-        assert isinstance(value, int) and not isinstance(value, bool)
+        assert isinstance(value, int)
+        assert not isinstance(value, bool)
     elif kind == "number":
-        assert isinstance(value, int | float) and not isinstance(value, bool)
+        assert isinstance(value, int | float)
+        assert not isinstance(value, bool)
 
 
 def _request(tool: ToolSpec, question: str, choice: ToolChoice) -> GenerationRequest:
