@@ -32,7 +32,7 @@ def test_import_does_not_pull_heavy_modules(module: str) -> None:
 def test_cli_help_does_not_import_mlx() -> None:
     code = (
         "import sys\n"
-        "from pensieve_app.__main__ import main\n"
+        "from pensieve_app.cli import main\n"
         "sys.argv = ['pensieve', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('MLX' if 'mlx' in sys.modules else 'CLEAN')\n"

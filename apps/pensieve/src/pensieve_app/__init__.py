@@ -4,6 +4,6 @@ The only package that imports every layer: it loads configuration, configures st
 the MLX engine, wraps it in metrics, hands it to the server, and owns the ``pensieve`` command.
 """
 
-from pensieve_app.__main__ import main
+from pensieve_app.cli import main
 
 __all__ = ("main",)

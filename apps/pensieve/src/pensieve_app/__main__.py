@@ -1,19 +1,5 @@
-"""The ``pensieve`` console script."""
+"""``python -m pensieve_app`` runs the ``pensieve`` command."""
 
-from __future__ import annotations
+from pensieve_app.cli import main
 
-from importlib.metadata import version
-
-from pensieve_app.launcher import AppLauncher
-from pensieve_app.logging import configure_logging
-from pensieve_cli import build_cli
-
-
-def main() -> None:
-    """Entry point of the ``pensieve`` command."""
-    configure_logging()
-    build_cli(AppLauncher(), version=version("pensieve-app"))()
-
-
-if __name__ == "__main__":
-    main()
+main()

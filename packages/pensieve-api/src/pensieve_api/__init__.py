@@ -1,3 +1,33 @@
-"""pensieve_api: Wire schemas (msgspec) for the Anthropic Messages and OpenAI chat APIs. Stands alone: no other pensieve package."""
+"""pensieve_api: the HTTP wire format, as msgspec structs.
 
-__all__: tuple[str, ...] = ()
+Anthropic Messages (``pensieve_api.anthropic``) and OpenAI chat completions
+(``pensieve_api.openai``), with both error shapes. It depends on msgspec only, so a client can use
+it alone; the server translates wire <-> domain.
+"""
+
+from pensieve_api import anthropic, openai
+from pensieve_api.codec import chat_decoder, count_tokens_decoder, encoder, messages_decoder
+from pensieve_api.errors import (
+    AnthropicErrorType,
+    ErrorDetail,
+    ErrorResponse,
+    OpenAIErrorDetail,
+    OpenAIErrorResponse,
+)
+
+__all__ = (
+    # dialects
+    "anthropic",
+    "openai",
+    # codecs
+    "chat_decoder",
+    "count_tokens_decoder",
+    "encoder",
+    "messages_decoder",
+    # errors
+    "AnthropicErrorType",
+    "ErrorDetail",
+    "ErrorResponse",
+    "OpenAIErrorDetail",
+    "OpenAIErrorResponse",
+)

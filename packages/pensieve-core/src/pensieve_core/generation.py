@@ -34,8 +34,8 @@ class GenerationRequest:
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
     sampling: SamplingParams = field(default_factory=SamplingParams)
-    thinking: bool = False
-    """Whether the client asked for reasoning output (models that think emit it anyway)."""
+    thinking: bool | None = None
+    """Ask for reasoning (True), ask against it (False), or leave it to the model (None)."""
     request_id: str = ""
     """Passed explicitly because the engine's worker thread does not inherit contextvars."""
 

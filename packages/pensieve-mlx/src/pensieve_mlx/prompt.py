@@ -77,6 +77,8 @@ class PromptRenderer:
         """Render and tokenize exactly as generation will see it."""
         messages = self._messages(request)
         kwargs: dict[str, Any] = {}
+        if request.thinking is not None:
+            kwargs["enable_thinking"] = request.thinking
         if request.tools and self.native_tools:
             kwargs["tools"] = [
                 {"type": "function", "function": _tool_json(t)} for t in request.tools

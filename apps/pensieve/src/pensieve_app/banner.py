@@ -1,0 +1,31 @@
+"""What ``pensieve start`` prints once the server is up."""
+
+from __future__ import annotations
+
+import click
+
+from pensieve_core import ModelInfo
+
+
+def banner(info: ModelInfo, *, url: str, api_key: str | None, blas: str, source: str) -> str:
+    """The lines a user needs: the model, how it runs, and how to point clients at it."""
+    key = api_key or "local"
+    lines = [
+        click.style("Pensieve is serving", bold=True) + f" {info.id} ({source})",
+        f"  model     {info.architecture}, context {info.context_length} tokens, tools: "
+        + ("native template" if info.supports_tools else "fallback format"),
+        f"  runs on   {info.device}, weights {info.precision}",
+        f"  cpu blas  {blas}" if info.device == "cpu" else "",
+        f"  loaded in {info.load_time_s:.1f}s from {info.path}",
+        f"  listening {url}",
+        "",
+        "Claude Code:",
+        f"  export ANTHROPIC_BASE_URL={url}",
+        f"  export ANTHROPIC_API_KEY={key}",
+        "OpenAI clients:",
+        f"  export OPENAI_BASE_URL={url}/v1",
+        f"  export OPENAI_API_KEY={key}",
+        "",
+        "Ctrl+C stops the server.",
+    ]
+    return "\n".join(line for line in lines if line is not None)

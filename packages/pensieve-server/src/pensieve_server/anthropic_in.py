@@ -1,0 +1,161 @@
+"""Anthropic wire requests -> domain ``GenerationRequest``."""
+
+from __future__ import annotations
+
+from pensieve_api.anthropic import requests as wire
+from pensieve_core import (
+    ContentPart,
+    GenerationRequest,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    SamplingParams,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    ToolSpec,
+    UnsupportedContentError,
+)
+
+
+def _document_text(block: wire.DocumentBlock) -> str:
+    source = block.source
+    if isinstance(source, wire.TextSource):
+        body = source.data
+    elif isinstance(source, wire.ContentSource):
+        body = (
+            source.content
+            if isinstance(source.content, str)
+            else "\n".join(b.text for b in source.content)
+        )
+    else:
+        raise UnsupportedContentError("only text documents are supported (no PDF or URL sources)")
+    title = f"# {block.title}\n\n" if block.title else ""
+    return f"{title}{body}"
+
+
+def _image(block: wire.ImageBlock) -> ImagePart:
+    source = block.source
+    if isinstance(source, wire.URLSource):
+        return ImagePart(media_type="", data=source.url, is_url=True)
+    return ImagePart(media_type=source.media_type, data=source.data)
+
+
+def _tool_result_text(block: wire.ToolResultBlock) -> str:
+    content = block.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    pieces: list[str] = []
+    for item in content:
+        if isinstance(item, wire.TextBlock):
+            pieces.append(item.text)
+        elif isinstance(item, wire.DocumentBlock):
+            pieces.append(_document_text(item))
+        else:
+            raise UnsupportedContentError(
+                "this model has no vision: images in tool results are not supported"
+            )
+    return "\n".join(pieces)
+
+
+def _part(block: wire.ContentBlock) -> ContentPart:
+    if isinstance(block, wire.TextBlock):
+        return TextPart(block.text)
+    if isinstance(block, wire.ImageBlock):
+        return _image(block)
+    if isinstance(block, wire.DocumentBlock):
+        return TextPart(_document_text(block))
+    if isinstance(block, wire.ToolUseBlock):
+        return ToolCallPart(block.id, block.name, block.input)
+    if isinstance(block, wire.ToolResultBlock):
+        return ToolResultPart(block.tool_use_id, _tool_result_text(block), block.is_error)
+    if isinstance(block, wire.ThinkingBlock):
+        return ThinkingPart(block.thinking, block.signature)
+    return ThinkingPart("", redacted=True)
+
+
+def _text_of(content: str | list[wire.ContentBlock]) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.text for b in content if isinstance(b, wire.TextBlock))
+
+
+def _system(system: wire.System | None, messages: list[wire.Message]) -> str:
+    pieces = [system] if isinstance(system, str) else [b.text for b in system or []]
+    # Recent Claude Code sends `role: "system"` turns inside `messages`; fold them in, in order.
+    pieces += [_text_of(m.content) for m in messages if m.role == "system"]
+    return "\n\n".join(p for p in pieces if p)
+
+
+def _tool_choice(choice: wire.ToolChoice | None) -> ToolChoice:
+    if isinstance(choice, wire.ToolChoiceAny):
+        return ToolChoice("any")
+    if isinstance(choice, wire.ToolChoiceTool):
+        return ToolChoice("tool", choice.name)
+    if isinstance(choice, wire.ToolChoiceNone):
+        return ToolChoice("none")
+    return ToolChoice("auto")
+
+
+def _thinking(config: wire.ThinkingConfig | None) -> bool | None:
+    if isinstance(config, wire.ThinkingEnabled):
+        return True
+    if isinstance(config, wire.ThinkingDisabled):
+        return False
+    return None
+
+
+def _tools(tools: list[wire.Tool] | None) -> tuple[ToolSpec, ...]:
+    # Server tools (web search and the like) carry a `type` and no schema: they cannot run here.
+    return tuple(
+        ToolSpec(t.name, t.description, t.input_schema)
+        for t in tools or []
+        if t.type in (None, "custom")
+    )
+
+
+def to_domain(
+    request: wire.MessagesRequest | wire.CountTokensRequest,
+    *,
+    request_id: str,
+    default_temperature: float = 1.0,
+) -> GenerationRequest:
+    """Translate a Messages (or count_tokens) request."""
+    messages: list[Message] = []
+    for m in request.messages:
+        if m.role == "system":
+            continue
+        parts = (
+            (TextPart(m.content),)
+            if isinstance(m.content, str)
+            else tuple(_part(b) for b in m.content)
+        )
+        messages.append(Message(m.role, parts))
+    if not messages:
+        raise InvalidRequestError("messages: at least one user or assistant message is required")
+    tools = _tools(request.tools)
+    choice = _tool_choice(request.tool_choice)
+    if choice.mode in ("any", "tool") and not tools:
+        raise InvalidRequestError("tool_choice requires tools")
+    sampling = SamplingParams(max_tokens=1)
+    if isinstance(request, wire.MessagesRequest):
+        sampling = SamplingParams(
+            max_tokens=request.max_tokens,
+            temperature=default_temperature if request.temperature is None else request.temperature,
+            top_p=1.0 if request.top_p is None else request.top_p,
+            top_k=request.top_k or 0,
+            stop=tuple(request.stop_sequences or ()),
+        )
+    return GenerationRequest(
+        messages=tuple(messages),
+        system=_system(request.system, request.messages),
+        tools=tools,
+        tool_choice=choice,
+        sampling=sampling,
+        thinking=_thinking(request.thinking),
+        request_id=request_id,
+    )

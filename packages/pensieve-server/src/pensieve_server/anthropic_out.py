@@ -1,0 +1,201 @@
+"""Domain events -> Anthropic responses: the complete message, or the SSE event sequence."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from pensieve_api.anthropic import responses as wire
+from pensieve_core import (
+    Finished,
+    FinishReason,
+    GenerationEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
+
+STOP_REASONS: dict[FinishReason, wire.StopReason] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use",
+    "cancelled": "end_turn",
+}
+# Thinking blocks need a signature; ours only marks them as local (clients send them back verbatim).
+THINKING_SIGNATURE = base64.b64encode(b"pensieve-local-thinking").decode()
+
+
+def message_id() -> str:
+    """An Anthropic-style message id."""
+    return f"msg_{secrets.token_hex(12)}"
+
+
+def tool_use_id() -> str:
+    """An Anthropic-style tool-use id."""
+    return f"toolu_{secrets.token_hex(12)}"
+
+
+def wire_usage(usage: Usage) -> wire.Usage:
+    """Anthropic counts cache reads apart from ``input_tokens``."""
+    return wire.Usage(
+        input_tokens=usage.prompt_tokens - usage.cached_tokens,
+        output_tokens=usage.completion_tokens,
+        cache_read_input_tokens=usage.cached_tokens,
+    )
+
+
+def parse_arguments(raw: str) -> dict[str, Any]:
+    """A tool call's JSON arguments as an object (``{}`` when empty or not an object)."""
+    try:
+        value = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
+class MessageBuilder:
+    """Collects events into a complete ``MessageResponse`` (non-streaming)."""
+
+    model: str
+    content: list[wire.ResponseContent] = field(default_factory=list)
+    _args: dict[int, list[str]] = field(default_factory=dict)
+    _calls: dict[int, wire.ToolUseContent] = field(default_factory=dict)
+
+    def add(self, event: GenerationEvent) -> None:
+        """Fold one event in."""
+        last = self.content[-1] if self.content else None
+        if isinstance(event, TextDelta):
+            if isinstance(last, wire.TextContent):
+                last.text += event.text
+            else:
+                self.content.append(wire.TextContent(text=event.text))
+        elif isinstance(event, ThinkingDelta):
+            if isinstance(last, wire.ThinkingContent):
+                last.thinking += event.text
+            else:
+                self.content.append(
+                    wire.ThinkingContent(thinking=event.text, signature=THINKING_SIGNATURE)
+                )
+        elif isinstance(event, ToolCallStart):
+            call = wire.ToolUseContent(id=tool_use_id(), name=event.name, input={})
+            self._calls[event.index] = call
+            self._args[event.index] = []
+            self.content.append(call)
+        elif isinstance(event, ToolCallDelta):
+            self._args[event.index].append(event.arguments)
+        elif isinstance(event, ToolCallEnd):
+            self._calls[event.index].input = parse_arguments("".join(self._args[event.index]))
+
+    def build(self, finished: Finished) -> wire.MessageResponse:
+        """The complete message."""
+        return wire.MessageResponse(
+            id=message_id(),
+            role="assistant",
+            model=self.model,
+            content=self.content,
+            stop_reason=STOP_REASONS[finished.reason],
+            stop_sequence=finished.stop_sequence,
+            usage=wire_usage(finished.usage),
+        )
+
+
+WireEvent = (
+    wire.MessageStartEvent
+    | wire.ContentBlockStartEvent
+    | wire.ContentBlockDeltaEvent
+    | wire.ContentBlockStopEvent
+    | wire.MessageDeltaEvent
+    | wire.MessageStopEvent
+    | wire.PingEvent
+)
+
+
+@dataclass(slots=True)
+class StreamEncoder:
+    """Turns domain events into Anthropic's SSE events with sequential block indices."""
+
+    model: str
+    prompt_tokens: int
+    _index: int = -1
+    _open: str | None = None
+    """Kind of the open block: ``text``, ``thinking`` or ``tool_use``."""
+    _call_index: int | None = None
+
+    def start(self) -> list[WireEvent]:
+        """``message_start`` then a ``ping``, as Anthropic sends them."""
+        message = wire.MessageResponse(
+            id=message_id(),
+            role="assistant",
+            model=self.model,
+            content=[],
+            stop_reason=None,
+            stop_sequence=None,
+            usage=wire.Usage(input_tokens=self.prompt_tokens, output_tokens=1),
+        )
+        return [wire.MessageStartEvent(message=message), wire.PingEvent()]
+
+    def feed(self, event: GenerationEvent) -> list[WireEvent]:
+        """Events for one domain event."""
+        if isinstance(event, TextDelta):
+            return [*self._ensure("text"), self._delta(wire.TextDelta(text=event.text))]
+        if isinstance(event, ThinkingDelta):
+            return [*self._ensure("thinking"), self._delta(wire.ThinkingDelta(thinking=event.text))]
+        if isinstance(event, ToolCallStart):
+            out = self._close()
+            self._index += 1
+            self._open, self._call_index = "tool_use", event.index
+            block = wire.ToolUseContent(id=tool_use_id(), name=event.name, input={})
+            return [*out, wire.ContentBlockStartEvent(index=self._index, content_block=block)]
+        if isinstance(event, ToolCallDelta):
+            return [self._delta(wire.InputJSONDelta(partial_json=event.arguments))]
+        if isinstance(event, ToolCallEnd):
+            return self._close()
+        if isinstance(event, Finished):
+            return self._finish(event)
+        return []
+
+    def _ensure(self, kind: str) -> list[WireEvent]:
+        if self._open == kind:
+            return []
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        block: wire.ResponseContent = (
+            wire.TextContent(text="")
+            if kind == "text"
+            else wire.ThinkingContent(thinking="", signature="")
+        )
+        return [*out, wire.ContentBlockStartEvent(index=self._index, content_block=block)]
+
+    def _delta(
+        self, delta: wire.TextDelta | wire.InputJSONDelta | wire.ThinkingDelta | wire.SignatureDelta
+    ) -> WireEvent:
+        return wire.ContentBlockDeltaEvent(index=self._index, delta=delta)
+
+    def _close(self) -> list[WireEvent]:
+        if self._open is None:
+            return []
+        out: list[WireEvent] = []
+        if self._open == "thinking":
+            out.append(self._delta(wire.SignatureDelta(signature=THINKING_SIGNATURE)))
+        out.append(wire.ContentBlockStopEvent(index=self._index))
+        self._open = None
+        return out
+
+    def _finish(self, finished: Finished) -> list[WireEvent]:
+        body = wire.MessageDeltaBody(
+            stop_reason=STOP_REASONS[finished.reason], stop_sequence=finished.stop_sequence
+        )
+        return [
+            *self._close(),
+            wire.MessageDeltaEvent(delta=body, usage=wire_usage(finished.usage)),
+            wire.MessageStopEvent(),
+        ]

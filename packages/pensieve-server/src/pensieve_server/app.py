@@ -1,0 +1,74 @@
+"""``create_app``: the Starlette application over any ``pensieve_core.Engine``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from pensieve_core import Engine
+from pensieve_server.config import ServerConfig
+from pensieve_server.errors import handle_any
+from pensieve_server.middleware import (
+    PUBLIC_PATHS,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+)
+from pensieve_server.model_names import ModelNames
+from pensieve_server.routes.chat import chat_completions
+from pensieve_server.routes.info import get_model, health, list_models, metrics, root
+from pensieve_server.routes.messages import count_tokens, create_message
+from pensieve_server.state import AppState
+
+MetricsText = Callable[[], tuple[bytes, str]]
+
+
+def create_app(
+    engine: Engine,
+    config: ServerConfig | None = None,
+    *,
+    metrics_text: MetricsText | None = None,
+    close_engine: bool = False,
+) -> Starlette:
+    """Build the app. ``close_engine`` closes the engine when the app shuts down."""
+    config = config or ServerConfig()
+    state = AppState(
+        engine=engine,
+        config=config,
+        names=ModelNames(engine.info.id, config.model_aliases),
+        metrics_text=metrics_text,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if close_engine:
+            await engine.aclose()
+
+    routes = [
+        Route("/", root, methods=["GET", "HEAD"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/messages", create_message, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    ]
+    public = PUBLIC_PATHS | ({"/metrics"} if config.metrics_public else set())
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes),
+            Middleware(AuthMiddleware, api_keys=config.api_keys, public_paths=frozenset(public)),
+        ],
+        exception_handlers={Exception: handle_any},
+        lifespan=lifespan,
+    )
+    app.state.pensieve = state
+    return app

@@ -1,0 +1,90 @@
+"""Map errors to HTTP, in one place: status codes and the Anthropic / OpenAI error shapes."""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pensieve_api import (
+    AnthropicErrorType,
+    ErrorDetail,
+    ErrorResponse,
+    OpenAIErrorDetail,
+    OpenAIErrorResponse,
+    encoder,
+)
+from pensieve_core import (
+    ContextLengthExceededError,
+    ModelNameError,
+    OverloadedError,
+    PensieveError,
+    RequestError,
+)
+
+log = structlog.get_logger()
+
+_HTTP_TYPES: dict[int, AnthropicErrorType] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+class BodyTooLargeError(Exception):
+    """The request body exceeds the configured limit."""
+
+
+def classify(error: BaseException) -> tuple[int, AnthropicErrorType, str]:
+    """Status, error type and message for any error a request can raise."""
+    if isinstance(error, msgspec.ValidationError | msgspec.DecodeError):
+        return 400, "invalid_request_error", f"invalid request body: {error}"
+    if isinstance(error, ContextLengthExceededError):
+        return 400, "invalid_request_error", str(error)
+    if isinstance(error, ModelNameError):
+        return 404, "not_found_error", str(error)
+    if isinstance(error, RequestError):
+        return 400, "invalid_request_error", str(error)
+    if isinstance(error, OverloadedError):
+        return 529, "overloaded_error", str(error) or "the server is overloaded"
+    if isinstance(error, BodyTooLargeError):
+        return 413, "request_too_large", str(error)
+    if isinstance(error, HTTPException):
+        return error.status_code, _HTTP_TYPES.get(error.status_code, "api_error"), str(error.detail)
+    if isinstance(error, PensieveError):
+        return 500, "api_error", str(error)
+    return 500, "api_error", "internal server error"
+
+
+def anthropic_error(status: int, kind: AnthropicErrorType, message: str) -> Response:
+    """An Anthropic-shaped error response."""
+    body = encoder.encode(ErrorResponse(error=ErrorDetail(type=kind, message=message)))
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def openai_error(status: int, kind: str, message: str) -> Response:
+    """An OpenAI-shaped error response."""
+    body = encoder.encode(OpenAIErrorResponse(error=OpenAIErrorDetail(message=message, type=kind)))
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def error_response(request: Request, error: BaseException) -> Response:
+    """The response for ``error``, in the dialect of the route that failed."""
+    status, kind, message = classify(error)
+    if status >= 500 and not isinstance(error, OverloadedError):
+        log.error("request_failed", exc_info=error)
+    if request.url.path.startswith("/v1/chat/"):
+        return openai_error(status, kind, message)
+    return anthropic_error(status, kind, message)
+
+
+async def handle_any(request: Request, error: Exception) -> Response:
+    """Starlette exception handler for everything."""
+    return error_response(request, error)

@@ -1,0 +1,131 @@
+"""Pure-ASGI middleware: request ids and logging context, auth, and the body-size limit."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Sequence
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pensieve_server.errors import BodyTooLargeError, anthropic_error, openai_error
+
+log = structlog.get_logger()
+
+PUBLIC_PATHS = frozenset({"/", "/health"})
+
+
+def new_request_id() -> str:
+    """An Anthropic-style request id."""
+    return f"req_{secrets.token_hex(12)}"
+
+
+class RequestContextMiddleware:
+    """Binds a request id to the logging context and returns it in ``request-id``.
+
+    Also logs the access line for requests that routes do not log themselves.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, route=scope["path"])
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if not scope["state"].get("logged"):
+                log.info(
+                    "request_finished",
+                    method=scope["method"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+
+
+class AuthMiddleware:
+    """Checks ``x-api-key`` or ``Authorization: Bearer`` against the configured keys."""
+
+    def __init__(
+        self, app: ASGIApp, *, api_keys: Sequence[str], public_paths: frozenset[str]
+    ) -> None:
+        self.app = app
+        self._keys = [k.encode() for k in api_keys]
+        self._public = public_paths
+
+    def _authorized(self, headers: Headers) -> bool:
+        offered = headers.get("x-api-key", "")
+        auth = headers.get("authorization", "")
+        if not offered and auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        candidate = offered.encode()
+        # Compare against every key so timing reveals neither the key nor which one matched.
+        matches = [hmac.compare_digest(candidate, key) for key in self._keys]
+        return any(matches)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http" or not self._keys or scope["path"] in self._public:
+            await self.app(scope, receive, send)
+            return
+        if not self._authorized(Headers(scope=scope)):
+            message = "invalid x-api-key"
+            make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
+            await make(401, "authentication_error", message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413, by header or while reading."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self._max = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._max:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self._max:
+                    raise BodyTooLargeError(f"request body exceeds {self._max} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body exceeds {self._max} bytes"
+        make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
+        await make(413, "request_too_large", message)(scope, receive, send)

@@ -1,0 +1,82 @@
+"""``/health``, ``/``, ``/v1/models`` and ``/v1/models/{id}``."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pensieve_api import encoder
+from pensieve_api.anthropic.responses import ModelEntry, ModelList
+from pensieve_core import ModelNameError
+from pensieve_server.state import AppState, app_state
+
+
+def _entry(state: AppState, name: str) -> ModelEntry:
+    created = int(state.started)
+    return ModelEntry(
+        id=name,
+        display_name=name if name == state.names.served else f"{name} -> {state.names.served}",
+        created_at=datetime.fromtimestamp(created, UTC).isoformat().replace("+00:00", "Z"),
+        created=created,
+    )
+
+
+async def list_models(request: Request) -> Response:
+    """The served model and its aliases."""
+    state = app_state(request)
+    entries = [_entry(state, n) for n in state.names.known()]
+    page = ModelList(data=entries, has_more=False, first_id=entries[0].id, last_id=entries[-1].id)
+    return Response(encoder.encode(page), media_type="application/json")
+
+
+async def get_model(request: Request) -> Response:
+    """One model by name (any name that reaches the served model)."""
+    state = app_state(request)
+    name = request.path_params["model_id"]
+    state.names.check(name)
+    return Response(encoder.encode(_entry(state, name)), media_type="application/json")
+
+
+async def health(request: Request) -> Response:
+    """Liveness and what is served; no auth."""
+    state = app_state(request)
+    info = state.engine.info
+    stats = state.engine.stats()
+    body = {
+        "status": "ok",
+        "model": info.id,
+        "context_length": info.context_length,
+        "device": info.device,
+        "precision": info.precision,
+        "uptime_s": round(time.time() - state.started, 1),
+        "requests_served": state.requests_served,
+        "active_sequences": stats.active_sequences,
+        "queued_requests": stats.queued_requests,
+        "prefix_cache_hit_rate": (
+            stats.prefix_cache_hits / stats.prefix_cache_lookups
+            if stats.prefix_cache_lookups
+            else 0.0
+        ),
+        "active_memory_bytes": stats.active_memory_bytes,
+        "peak_memory_bytes": stats.peak_memory_bytes,
+        "pid_started_at": state.started,
+    }
+    return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+async def root(request: Request) -> Response:
+    """``GET /`` and ``HEAD /``: a one-line hello (Claude Code probes it)."""
+    return JSONResponse({"name": "pensieve", "model": app_state(request).engine.info.id})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition, when metrics are wired in."""
+    state = app_state(request)
+    if state.metrics_text is None:
+        raise ModelNameError("metrics are not enabled", model="")
+    body, content_type = state.metrics_text()  # type: ignore[operator]
+    return Response(body, media_type=content_type)
