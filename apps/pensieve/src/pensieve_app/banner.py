@@ -10,12 +10,12 @@ from pensieve_core import ModelInfo
 def banner(info: ModelInfo, *, url: str, api_key: str | None, blas: str, source: str) -> str:
     """The lines a user needs: the model, how it runs, and how to point clients at it."""
     key = api_key or "local"
-    lines = [
+    lines: list[str | None] = [
         click.style("Pensieve is serving", bold=True) + f" {info.id} ({source})",
         f"  model     {info.architecture}, context {info.context_length} tokens, tools: "
         + ("native template" if info.supports_tools else "fallback format"),
         f"  runs on   {info.device}, weights {info.precision}",
-        f"  cpu blas  {blas}" if info.device == "cpu" else "",
+        f"  cpu blas  {blas}" if info.device == "cpu" else None,
         f"  loaded in {info.load_time_s:.1f}s from {info.path}",
         f"  listening {url}",
         "",
