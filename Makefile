@@ -5,6 +5,10 @@ SHELL := /bin/bash
 # uv is bootstrapped with pip when missing; `python3 -m uv` works right after that install.
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PENSIEVE_ARGS ?=
+# MLX's Linux CPU wheel has a slow built-in BLAS; tests preload Debian's OpenBLAS when it is there
+# (the `pensieve` launcher does the same for itself).
+OPENBLAS := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libopenblas.so.0 /usr/lib/aarch64-linux-gnu/libopenblas.so.0))
+TEST_ENV := $(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS),)
 
 .PHONY: uv
 uv:
@@ -36,14 +40,14 @@ typecheck: install ## mypy --strict over every package's src/
 
 .PHONY: pytest
 pytest: install ## The test suite only (slow tests deselected)
-	$(UV) run pytest
+	$(TEST_ENV) $(UV) run pytest
 
 .PHONY: test
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
 
 .PHONY: test-slow
 test-slow: install ## Only the slow tests (soak and long runs)
-	$(UV) run pytest -m slow
+	$(TEST_ENV) $(UV) run pytest -m slow
 
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md

@@ -6,7 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from pensieve_core.errors import ContextLengthExceededError, OverloadedError
+from pensieve_core.errors import (
+    ContextLengthExceededError,
+    OverloadedError,
+    UnsupportedContentError,
+)
 from pensieve_core.generation import (
     Finished,
     FinishReason,
@@ -19,7 +23,7 @@ from pensieve_core.generation import (
     ToolCallStart,
     Usage,
 )
-from pensieve_core.messages import TextPart, ToolResultPart
+from pensieve_core.messages import ImagePart, TextPart, ToolResultPart
 from pensieve_core.models import EngineStats, ModelInfo
 
 
@@ -74,6 +78,11 @@ class FakeEngine:
     async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         if self.overloaded:
             raise OverloadedError("the fake engine is overloaded")
+        has_image = any(isinstance(p, ImagePart) for m in request.messages for p in m.parts)
+        if has_image and not self.model_info.supports_vision:
+            raise UnsupportedContentError(
+                "this model has no vision: image content is not supported"
+            )
         prompt = await self.count_tokens(request)
         if prompt + 1 > self.model_info.context_length:
             raise ContextLengthExceededError(prompt, self.model_info.context_length)

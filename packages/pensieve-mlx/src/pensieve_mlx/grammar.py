@@ -24,10 +24,32 @@ from pensieve_core import ToolSpec
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
 
+def strict_schema(schema: Any) -> Any:
+    """Close object schemas that do not say otherwise (``additionalProperties: false``).
+
+    JSON Schema leaves objects open by default, and small models then invent arguments no tool
+    accepts; tool schemas list their arguments, so a constrained call keeps to them (as OpenAI's
+    strict mode does). An explicit ``additionalProperties`` is kept as given.
+    """
+    if isinstance(schema, list):
+        return [strict_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {k: strict_schema(v) for k, v in schema.items()}
+    if "properties" in closed and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def _arguments_schema(tool: ToolSpec) -> dict[str, Any]:
+    schema: dict[str, Any] = strict_schema(dict(tool.input_schema))
+    return schema
+
+
 def _call_schema(tool: ToolSpec) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"name": {"const": tool.name}, "arguments": dict(tool.input_schema)},
+        "properties": {"name": {"const": tool.name}, "arguments": _arguments_schema(tool)},
         "required": ["name", "arguments"],
         "additionalProperties": False,
     }
@@ -51,7 +73,7 @@ def lazy_call_grammar(tools: Sequence[ToolSpec]) -> str:
         llguidance.StructTag(
             trigger=CALL_OPEN,
             begin=f'{CALL_OPEN}\n{{"name": "{t.name}", "arguments": ',
-            grammar=dict(t.input_schema),
+            grammar=_arguments_schema(t),
             end=f"}}\n{CALL_CLOSE}",
         )
         for t in tools

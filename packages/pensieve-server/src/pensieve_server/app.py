@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from pensieve_core import Engine
 from pensieve_server.config import ServerConfig
-from pensieve_server.errors import handle_any
+from pensieve_server.errors import exception_handlers
 from pensieve_server.middleware import (
     PUBLIC_PATHS,
     AuthMiddleware,
@@ -67,7 +67,7 @@ def create_app(
             Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes),
             Middleware(AuthMiddleware, api_keys=config.api_keys, public_paths=frozenset(public)),
         ],
-        exception_handlers={Exception: handle_any},
+        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         lifespan=lifespan,
     )
     app.state.pensieve = state

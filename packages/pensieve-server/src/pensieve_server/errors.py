@@ -88,3 +88,17 @@ def error_response(request: Request, error: BaseException) -> Response:
 async def handle_any(request: Request, error: Exception) -> Response:
     """Starlette exception handler for everything."""
     return error_response(request, error)
+
+
+def exception_handlers() -> dict[type[Exception] | int, object]:
+    """Starlette handlers: every error a route raises on purpose, plus the 500 fallback."""
+    handled: list[type[Exception]] = [
+        PensieveError,
+        msgspec.ValidationError,
+        msgspec.DecodeError,
+        HTTPException,
+        BodyTooLargeError,
+    ]
+    handlers: dict[type[Exception] | int, object] = dict.fromkeys(handled, handle_any)
+    handlers[Exception] = handle_any
+    return handlers

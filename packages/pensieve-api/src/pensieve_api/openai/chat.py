@@ -170,8 +170,8 @@ class ChatCompletion(WireOut):
 class DeltaFunction(WireOut, omit_defaults=True):
     """A piece of a streamed call."""
 
+    arguments: str
     name: str | None = None
-    arguments: str = ""
 
 
 class DeltaToolCall(WireOut, omit_defaults=True):

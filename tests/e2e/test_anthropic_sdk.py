@@ -1,0 +1,161 @@
+"""The official anthropic SDK against a real server on the embedded SmolLM2."""
+
+from collections.abc import Iterator
+
+import anthropic
+import pytest
+
+from tests.e2e.conftest import API_KEY
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Get the current weather for a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+# SDK 2.x has no sampling arguments; greedy decoding goes through the body.
+GREEDY = {"temperature": 0}
+
+
+@pytest.fixture(name="client")
+def _client(server_url: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=server_url, api_key=API_KEY, max_retries=0) as client:
+        yield client
+
+
+def test_create_real_text_and_usage(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model="claude-opus-5-5", max_tokens=40, extra_body=GREEDY, messages=QUESTION
+    )
+    assert message.model == "claude-opus-5-5"
+    assert message.id.startswith("msg_")
+    assert message.content[0].type == "text"
+    assert "Paris" in message.content[0].text
+    assert message.stop_reason == "end_turn"
+    counted = client.messages.count_tokens(model="claude-opus-5-5", messages=QUESTION)
+    usage = message.usage
+    assert usage.input_tokens + (usage.cache_read_input_tokens or 0) == counted.input_tokens
+    assert 0 < usage.output_tokens <= 40
+
+
+def test_max_tokens_and_stop_sequence(client: anthropic.Anthropic) -> None:
+    short = client.messages.create(
+        model="claude-x", max_tokens=3, extra_body=GREEDY, messages=QUESTION
+    )
+    assert short.stop_reason == "max_tokens"
+    assert short.usage.output_tokens == 3
+    stopped = client.messages.create(
+        model="claude-x",
+        max_tokens=40,
+        extra_body=GREEDY,
+        messages=QUESTION,
+        stop_sequences=["France"],
+    )
+    assert stopped.stop_reason == "stop_sequence"
+    assert stopped.stop_sequence == "France"
+    assert "France" not in stopped.content[0].text  # type: ignore[union-attr]
+
+
+def test_stream_event_order(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(
+        model="claude-x", max_tokens=30, extra_body=GREEDY, messages=QUESTION
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start"
+    assert kinds[-1] == "message_stop"
+    assert kinds[-2] == "message_delta"
+    body = [k for k in kinds if k not in ("ping", "text")]
+    assert body[1] == "content_block_start"
+    assert body[-3] == "content_block_stop"
+    assert "content_block_delta" in body
+    assert "Paris" in final.content[0].text  # type: ignore[union-attr]
+    assert final.usage.output_tokens > 0
+
+
+@pytest.mark.anyio
+async def test_async_client(server_url: str) -> None:
+    async with anthropic.AsyncAnthropic(
+        base_url=server_url, api_key=API_KEY, max_retries=0
+    ) as client:
+        message = await client.messages.create(
+            model="claude-x", max_tokens=20, extra_body=GREEDY, messages=QUESTION
+        )  # type: ignore[arg-type]
+        assert message.content[0].text  # type: ignore[union-attr]
+        async with client.messages.stream(
+            model="claude-x", max_tokens=20, extra_body=GREEDY, messages=QUESTION
+        ) as stream:  # type: ignore[arg-type]
+            text = await stream.get_final_text()
+    assert "Paris" in text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_forced_tool_call_and_follow_up(client: anthropic.Anthropic, stream: bool) -> None:
+    question = [{"role": "user", "content": "What's the weather like in Paris today?"}]
+    kwargs = {
+        "model": "claude-x",
+        "max_tokens": 100,
+        "extra_body": GREEDY,
+        "messages": question,
+        "tools": [WEATHER],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+    }
+    if stream:
+        with client.messages.stream(**kwargs) as s:  # type: ignore[arg-type]
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)  # type: ignore[arg-type]
+    assert message.stop_reason == "tool_use"
+    call = next(b for b in message.content if b.type == "tool_use")
+    assert call.name == "get_weather"
+    assert isinstance(call.input, dict)
+    assert isinstance(call.input["city"], str)
+    follow_up = client.messages.create(
+        model="claude-x",
+        max_tokens=40,
+        extra_body=GREEDY,
+        tools=[WEATHER],  # type: ignore[list-item]
+        messages=[
+            *question,
+            {"role": "assistant", "content": message.content},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 24 C"}
+                ],
+            },
+        ],  # type: ignore[list-item]
+    )
+    assert follow_up.stop_reason in ("end_turn", "max_tokens", "tool_use")
+    assert follow_up.usage.output_tokens > 0
+
+
+def test_error_rows(client: anthropic.Anthropic, server_url: str) -> None:
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model="claude-x", max_tokens=10, messages=[])
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    with (
+        anthropic.Anthropic(base_url=server_url, api_key="wrong", max_retries=0) as stranger,
+        pytest.raises(anthropic.AuthenticationError),
+    ):
+        stranger.messages.create(model="claude-x", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.messages.create(model="gpt-4o", max_tokens=10, messages=QUESTION)
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.ContentTooLargeError) as large:
+        client.messages.create(
+            model="claude-x",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x" * (33 * 2**20)}],
+        )
+    assert large.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError) as too_long:
+        client.messages.create(
+            model="claude-x", max_tokens=10, messages=[{"role": "user", "content": "word " * 9000}]
+        )
+    assert too_long.value.body["error"]["message"].startswith("prompt is too long: ")  # type: ignore[index]
+    assert client.messages.create(model="claude-x", max_tokens=5, messages=QUESTION).content

@@ -1,0 +1,256 @@
+"""Messages API over FakeEngine: wire format, SSE order, translation, errors."""
+
+import json
+
+import httpx
+import pytest
+
+from pensieve_core import (
+    ContextLengthExceededError,
+    EngineError,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from pensieve_core.testing import FakeEngine
+
+pytestmark = pytest.mark.anyio
+
+BODY = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 100,
+    "messages": [{"role": "user", "content": "Hi there"}],
+}
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+async def test_non_streaming_shape(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/messages", json=BODY)
+    assert response.status_code == 200
+    assert response.headers["request-id"].startswith("req_")
+    body = response.json()
+    assert body["id"].startswith("msg_")
+    assert body["type"] == "message"
+    assert body["role"] == "assistant"
+    assert body["model"] == "claude-sonnet-4-5"
+    assert body["content"] == [{"type": "text", "text": "Hello from Pensieve."}]
+    assert body["stop_reason"] == "end_turn"
+    assert body["stop_sequence"] is None
+    assert body["usage"] == {
+        "input_tokens": 4,
+        "output_tokens": 3,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+
+
+async def test_streaming_event_order(client: httpx.AsyncClient, engine: FakeEngine) -> None:
+    engine.tool_call = ("lookup", '{"q": "x"}')
+    response = await client.post("/v1/messages?beta=true", json={**BODY, "stream": True})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    names = [name for name, _ in events]
+    assert names == [
+        "message_start",
+        "ping",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(data["type"] == name for name, data in events)
+    assert events[2][1]["index"] == 0
+    assert events[7][1] == {
+        "type": "content_block_start",
+        "index": 1,
+        "content_block": {
+            "type": "tool_use",
+            "id": events[7][1]["content_block"]["id"],
+            "name": "lookup",
+            "input": {},
+        },  # type: ignore[index]
+    }
+    assert events[8][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"q": "x"}'}
+    assert events[10][1]["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
+
+
+async def test_claude_code_shapes_are_translated(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 128000,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=1; cch=2;"},
+            {"type": "text", "text": "You are helpful.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "read it"}]},
+            {"role": "system", "content": "# Environment", "output_config": {}},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "abc"},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "Read",
+                        "input": {"file_path": "a"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_1",
+                        "content": [{"type": "text", "text": "data"}],
+                        "is_error": False,
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "and?", "cache_control": {"type": "ephemeral"}}
+                ],
+            },
+            {"role": "system", "content": []},
+        ],
+        "tools": [
+            {
+                "name": "Read",
+                "description": "read",
+                "input_schema": {"type": "object"},
+                "defer_loading": True,
+            }
+        ],
+        "thinking": {"type": "adaptive", "display": "omitted"},
+        "context_management": {"edits": []},
+        "output_config": {"effort": "medium"},
+        "metadata": {"user_id": "u"},
+        "safeguards": {"x": 1},
+        "stream": True,
+    }
+    response = await client.post("/v1/messages?beta=true", json=body)
+    assert response.status_code == 200
+    request = engine.requests[-1]
+    assert request.system.startswith("x-anthropic-billing-header")
+    assert request.system.endswith("You are helpful.\n\n# Environment")
+    assert [m.role for m in request.messages] == ["user", "assistant", "user", "user"]
+    assert isinstance(request.messages[1].parts[0], ThinkingPart)
+    assert request.messages[1].parts[1] == ToolCallPart("toolu_1", "Read", {"file_path": "a"})
+    assert request.messages[2].parts[0] == ToolResultPart("toolu_1", "data", False)
+    assert request.sampling.max_tokens == 128000
+    assert request.thinking is None
+    assert request.tools[0].name == "Read"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"model": "claude-x", "max_tokens": 10}, "`messages`"),
+        ({**BODY, "max_tokens": 0}, "$.max_tokens"),
+        ({**BODY, "messages": [{"role": "user", "content": 5}]}, "$.messages[0].content"),
+        ({**BODY, "messages": [{"role": "robot", "content": "x"}]}, "$.messages[0].role"),
+        (
+            {**BODY, "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "$.messages[0].content[0]",
+        ),
+        ({**BODY, "temperature": 5}, "$.temperature"),
+        ({**BODY, "tool_choice": {"type": "any"}}, "tool_choice requires tools"),
+    ],
+)
+async def test_invalid_bodies_name_the_path(
+    client: httpx.AsyncClient, body: dict[str, object], fragment: str
+) -> None:
+    response = await client.post("/v1/messages", json=body)
+    assert response.status_code == 400
+    error = response.json()
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "invalid_request_error"
+    assert fragment in error["error"]["message"]
+
+
+async def test_images_refused_without_vision(client: httpx.AsyncClient) -> None:
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "aGk="},
+    }
+    body = {**BODY, "messages": [{"role": "user", "content": [image]}]}
+    response = await client.post("/v1/messages", json=body)
+    assert response.status_code == 400
+    assert "no vision" in response.json()["error"]["message"]
+
+
+async def test_context_overflow_is_the_claude_code_error(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    engine.model_info = engine.model_info.__class__("fake-model", 5, 10)
+    response = await client.post(
+        "/v1/messages", json={**BODY, "messages": [{"role": "user", "content": "a b c d e f g"}]}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": str(ContextLengthExceededError(9, 5)),
+        },
+    }
+
+
+async def test_overloaded_is_529(client: httpx.AsyncClient, engine: FakeEngine) -> None:
+    engine.overloaded = True
+    response = await client.post("/v1/messages", json=BODY)
+    assert response.status_code == 529
+    assert response.json()["error"]["type"] == "overloaded_error"
+
+
+async def test_engine_failure_mid_stream_is_an_error_event(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    engine.error = EngineError("boom")
+    response = await client.post("/v1/messages", json={**BODY, "stream": True})
+    events = sse_events(response.text)
+    assert events[-1] == (
+        "error",
+        {"type": "error", "error": {"type": "api_error", "message": "boom"}},
+    )
+    response = await client.post("/v1/messages", json=BODY)
+    assert response.status_code == 500
+    assert response.json()["error"] == {"type": "api_error", "message": "boom"}
+
+
+async def test_unknown_model_is_not_found(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/messages", json={**BODY, "model": "gpt-4o"})
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+    for name in ("fake-model", "local-model", "claude-haiku-4-5"):
+        assert (await client.post("/v1/messages", json={**BODY, "model": name})).status_code == 200
+
+
+async def test_count_tokens(client: httpx.AsyncClient, engine: FakeEngine) -> None:
+    body = {
+        "model": "claude-x",
+        "messages": [{"role": "user", "content": "one two three"}],
+        "system": "sys",
+    }
+    response = await client.post("/v1/messages/count_tokens", json=body)
+    assert response.status_code == 200
+    assert response.json() == {"input_tokens": 1 + 3 + 2}
+    assert engine.requests == []  # counting generates nothing
