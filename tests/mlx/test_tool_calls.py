@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from pensieve_core import (
     ToolChoice,
     ToolSpec,
 )
-from pensieve_mlx import MLXEngine
+from pensieve_mlx import MLXEngine, MLXEngineConfig
+from pensieve_mlx.grammar import strict_schema
 from tests.mlx.conftest import collect
 
 pytestmark = pytest.mark.anyio
@@ -167,3 +169,50 @@ async def test_tool_choice_none_gives_text(smol_engine: MLXEngine) -> None:
     assert not any(isinstance(e, ToolCallStart) for e in events)
     assert finished.reason in ("stop", "length")
     assert text
+
+
+async def test_lazy_grammar_keeps_a_started_call_well_formed(smol_engine: MLXEngine) -> None:
+    """Under tool_choice auto the model may answer in text; a call it opens must be valid."""
+    tool, _ = TOOLS["nested"]
+    request = GenerationRequest(
+        messages=(
+            Message(
+                "user", (TextPart("Create a user named Ann who is 30. Use the create_user tool."),)
+            ),
+        ),
+        tools=(tool,),
+        tool_choice=ToolChoice("auto"),
+        sampling=SamplingParams(max_tokens=80, temperature=0.0),
+    )
+    _, finished, events = await collect(smol_engine.generate(request))
+    starts = [e for e in events if isinstance(e, ToolCallStart)]
+    if starts:
+        assert finished.reason == "tool_use"
+        arguments = json.loads("".join(e.arguments for e in events if isinstance(e, ToolCallDelta)))
+        _validate(arguments, dict(tool.input_schema))
+    else:
+        assert finished.reason in ("stop", "length")
+
+
+async def test_always_policy_makes_auto_call(smol_path: Path) -> None:
+    engine = MLXEngine.load(smol_path, name="smol", config=MLXEngineConfig(tool_grammar="always"))
+    try:
+        tool, question = TOOLS["strings"]
+        arguments = await _forced_call(engine, tool, question, ToolChoice("auto"))
+        assert arguments["city"]
+    finally:
+        await engine.aclose()
+
+
+def test_strict_schema_closes_objects_but_keeps_explicit_choices() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "object", "properties": {"b": {"type": "string"}}},
+            "c": {"type": "object", "properties": {}, "additionalProperties": True},
+        },
+    }
+    closed = strict_schema(schema)
+    assert closed["additionalProperties"] is False
+    assert closed["properties"]["a"]["additionalProperties"] is False
+    assert closed["properties"]["c"]["additionalProperties"] is True

@@ -11,5 +11,5 @@ from pensieve_cli import build_cli
 
 def main() -> None:
     """Entry point of the ``pensieve`` command."""
-    configure_logging()
+    configure_logging("warning")  # `start` raises it to the configured level
     build_cli(AppLauncher(), version=version("pensieve-app"))()

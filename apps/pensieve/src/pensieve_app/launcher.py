@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
 import structlog
 
-from pensieve_cli import ServeOptions
-from pensieve_core import PensieveError
+from pensieve_cli import Settings, SettingSpec
+from pensieve_core import ModelLoadError, PensieveError
 
 log = structlog.get_logger()
 
@@ -16,44 +19,69 @@ log = structlog.get_logger()
 class AppLauncher:
     """Builds the engine, hands it to the server and serves. Heavy imports happen in methods."""
 
-    def serve(self, options: ServeOptions) -> None:
+    def settings(self) -> Sequence[SettingSpec]:
+        """Every configuration key."""
+        from pensieve_app.config import setting_specs
+
+        return setting_specs()
+
+    def command(self) -> list[str]:
+        """Run ``pensieve`` through this interpreter."""
+        return [sys.executable, "-m", "pensieve_app"]
+
+    def runtime_precision(self, quantization: str) -> str:
+        """How the engine would hold these weights here."""
+        from pensieve_mlx import describe_precision
+
+        return describe_precision(quantization)
+
+    def check_loadable(self, model_dir: Path) -> str:
+        """Load the model with MLX."""
+        from pensieve_mlx import load_model
+
+        try:
+            loaded = load_model(model_dir)
+        except (ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"{model_dir}: {e}") from e
+        return f"loads in {loaded.load_time_s:.1f}s on {loaded.device} as {loaded.precision}"
+
+    def serve(self, settings: Settings) -> None:
         """Resolve and load the model, then serve until interrupted."""
         from pensieve_app import openblas
 
         openblas.reexec_with_openblas()
         from pensieve_app.banner import banner
-        from pensieve_loader import ModelStore
+        from pensieve_app.config import engine_config, server_config
+        from pensieve_app.logging import configure_logging
+        from pensieve_loader import ModelStore, default_models_dir
         from pensieve_mlx import MLXEngine
-        from pensieve_server import ServerConfig, create_app, serve
+        from pensieve_server import create_app, serve
 
-        config = ServerConfig(
-            host=options.host,
-            port=options.port,
-            api_keys=options.api_keys,
-            allow_public=options.allow_public,
-        )
+        fmt = settings["log-format"]
+        configure_logging(settings["log-level"], json=None if fmt == "auto" else fmt == "json")
+        config = server_config(settings)
+        models_dir = settings["models-dir"]
         try:
             config.check_binding()
-            resolved = ModelStore().resolve(options.model)
-            engine = MLXEngine.load(resolved.path, name=resolved.name)
+            store = ModelStore(models_dir=Path(models_dir) if models_dir else default_models_dir())
+            resolved = store.resolve(settings["model"])
+            engine = MLXEngine.load(
+                resolved.path, name=resolved.name, config=engine_config(settings)
+            )
         except PensieveError as e:
             raise click.ClickException(str(e)) from e
         app = create_app(engine, config, close_engine=True)
-        url = f"http://{options.host}:{options.port}"
+        host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+        url = f"http://{host}:{config.port}"
+        key = config.api_keys[0] if config.api_keys else None
         click.echo(
             banner(
-                engine.info,
-                url=url,
-                api_key=options.api_keys[0] if options.api_keys else None,
-                blas=openblas.describe(),
-                source=resolved.source,
+                engine.info, url=url, api_key=key, blas=openblas.describe(), source=resolved.source
             ),
             err=True,
         )
         try:
             asyncio.run(serve(app, config))
         except OSError as e:
-            raise click.ClickException(
-                f"cannot listen on {options.host}:{options.port}: {e}"
-            ) from e
+            raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {e}") from e
         log.info("server_stopped")

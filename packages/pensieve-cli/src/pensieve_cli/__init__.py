@@ -4,7 +4,8 @@ Depends on core and loader only; it reaches the engine and the server through th
 port that the application implements, so it never imports MLX or the web stack.
 """
 
-from pensieve_cli.launcher import Launcher, ServeOptions
+from pensieve_cli.launcher import Launcher
 from pensieve_cli.main import build_cli
+from pensieve_cli.settings import Settings, SettingSpec, resolve
 
-__all__ = ("Launcher", "ServeOptions", "build_cli")
+__all__ = ("Launcher", "SettingSpec", "Settings", "build_cli", "resolve")

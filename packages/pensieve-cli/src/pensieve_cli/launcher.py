@@ -5,26 +5,32 @@ Keeping heavy work behind this protocol is what lets ``pensieve --help`` start w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    """What ``pensieve start`` asks the application to serve."""
-
-    model: str | None = None
-    """A model reference; ``None`` means the configured (or embedded default) model."""
-    host: str = "127.0.0.1"
-    port: int = 7777
-    api_keys: tuple[str, ...] = ()
-    allow_public: bool = False
-    """Bind beyond loopback without API keys (an explicit opt-in)."""
+from pensieve_cli.settings import Settings, SettingSpec
 
 
 class Launcher(Protocol):
     """Runs the heavy commands on the CLI's behalf."""
 
-    def serve(self, options: ServeOptions) -> None:
+    def settings(self) -> Sequence[SettingSpec]:
+        """Every configuration key, with its type and default."""
+        ...
+
+    def serve(self, settings: Settings) -> None:
         """Load the model and serve until interrupted."""
+        ...
+
+    def runtime_precision(self, quantization: str) -> str:
+        """How weights stored as ``quantization`` are held on this machine."""
+        ...
+
+    def check_loadable(self, model_dir: Path) -> str:
+        """Load the model to prove it runs; a one-line description, or a ``PensieveError``."""
+        ...
+
+    def command(self) -> list[str]:
+        """The argv prefix that runs ``pensieve`` in a child process."""
         ...

@@ -1,44 +1,71 @@
-"""The ``pensieve`` click group. Commands import their heavy parts lazily."""
+"""The ``pensieve`` click group: errors as one line, tracebacks only with ``--debug``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from pensieve_cli.launcher import Launcher, ServeOptions
+from pensieve_cli.commands.claude import claude
+from pensieve_cli.commands.config import config
+from pensieve_cli.commands.models import models
+from pensieve_cli.commands.server import start, stop
+from pensieve_cli.commands.status import status
+from pensieve_cli.commands.validate import validate
+from pensieve_cli.context import CliContext
+from pensieve_cli.launcher import Launcher
+from pensieve_cli.paths import config_path
+from pensieve_core import PensieveError
 
-DEFAULT_PORT = 7777
+
+class PensieveGroup(click.Group):
+    """Turns ``PensieveError`` into a one-line error with exit code 1 (unless ``--debug``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, mapping errors."""
+        try:
+            return super().invoke(ctx)
+        except PensieveError as e:
+            obj = ctx.obj
+            if isinstance(obj, CliContext) and obj.debug:
+                raise
+            raise click.ClickException(str(e)) from e
+
+
+@click.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (e.g. `eval "$(pensieve completion bash)"`)."""
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    root = click.get_current_context().find_root()
+    assert isinstance(root.command, click.Command)
+    click.echo(cls(root.command, {}, "pensieve", "_PENSIEVE_COMPLETE").source())
 
 
 def build_cli(launcher: Launcher, *, version: str) -> click.Group:
     """Build the command group around the application's launcher."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=PensieveGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(version, prog_name="pensieve")
-    def cli() -> None:
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Config file [default: $PENSIEVE_CONFIG or the user config dir].",
+    )
+    @click.option("--debug", is_flag=True, help="Show tracebacks.")
+    @click.pass_context
+    def cli(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
         """Pensieve: a local LLM server for Claude Code, the Anthropic SDKs and OpenAI clients."""
-
-    @cli.command()
-    @click.option(
-        "--model", "-m", default=None, help="Model: a name, a directory, a .gguf or a hub id."
-    )
-    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-    @click.option(
-        "--port", "-p", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535)
-    )
-    @click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable).")
-    @click.option(
-        "--allow-public",
-        is_flag=True,
-        help="Allow binding beyond loopback without API keys.",
-    )
-    def start(
-        model: str | None, host: str, port: int, api_keys: tuple[str, ...], allow_public: bool
-    ) -> None:
-        """Start the server in the foreground (Ctrl+C stops it)."""
-        launcher.serve(
-            ServeOptions(
-                model=model, host=host, port=port, api_keys=api_keys, allow_public=allow_public
-            )
+        ctx.obj = CliContext(
+            launcher=launcher, config_path=config_file or config_path(), debug=debug
         )
 
+    for command in (start, stop, status, models, config, validate, claude, completion):
+        cli.add_command(command)
     return cli

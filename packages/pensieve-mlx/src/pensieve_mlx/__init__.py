@@ -4,10 +4,35 @@
 every MLX call and runs mlx-lm's continuous-batching ``BatchGenerator``; an asyncio facade streams
 domain events. Sampling, stop strings, tool-call parsing, grammar-constrained calls (llguidance),
 a prefix KV cache and cancellation live here. It knows nothing of HTTP.
+
+MLX itself is imported on first use of the engine, so reading ``MLXEngineConfig`` stays light.
 """
 
-from pensieve_mlx.config import MLXEngineConfig
-from pensieve_mlx.engine import MLXEngine
-from pensieve_mlx.loading import LoadedModel, device_name, load_model
+from typing import TYPE_CHECKING, Any
 
-__all__ = ("LoadedModel", "MLXEngine", "MLXEngineConfig", "device_name", "load_model")
+from pensieve_mlx.config import MLXEngineConfig
+
+if TYPE_CHECKING:
+    from pensieve_mlx.engine import MLXEngine
+    from pensieve_mlx.loading import LoadedModel, describe_precision, device_name, load_model
+
+__all__ = (
+    "LoadedModel",
+    "MLXEngine",
+    "MLXEngineConfig",
+    "describe_precision",
+    "device_name",
+    "load_model",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MLXEngine":
+        from pensieve_mlx.engine import MLXEngine
+
+        return MLXEngine
+    if name in ("LoadedModel", "describe_precision", "device_name", "load_model"):
+        from pensieve_mlx import loading
+
+        return getattr(loading, name)
+    raise AttributeError(name)

@@ -9,7 +9,7 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 Precision = Literal["auto", "float32", "float16", "bfloat16", "quantized"]
-ToolGrammar = Literal["forced", "lazy", "off"]
+ToolGrammar = Literal["lazy", "always", "forced", "off"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,8 +32,10 @@ class MLXEngineConfig:
     """Room kept for the answer: a prompt longer than the context minus this is refused."""
     prefix_cache_bytes: int = 2 * GIB
     prefix_cache_entries: int = 32
-    tool_grammar: ToolGrammar = "forced"
-    """``forced``: constrain only forced calls (tool_choice any/tool); ``lazy``: also constrain
-    every call the model opens under tool_choice auto; ``off``: never constrain."""
+    tool_grammar: ToolGrammar = "lazy"
+    """How tool calls are constrained. ``lazy``: forced calls (tool_choice any/tool) run under the
+    call grammar, and under ``auto`` every call the model opens is completed under it; ``always``:
+    every request with tools must answer with a call (for small models that cannot choose tools
+    reliably); ``forced``: only forced calls; ``off``: never."""
     progress_interval_s: float = 0.5
     """How often prefill progress is reported for long prompts."""

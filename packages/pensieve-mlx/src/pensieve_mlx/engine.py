@@ -129,15 +129,15 @@ class MLXEngine:
         return min(wanted, self._config.max_output_tokens, context - len(prompt.tokens))
 
     def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
-        mode = request.tool_choice.mode
-        if not request.tools or mode == "none" or self._config.tool_grammar == "off":
+        mode, policy = request.tool_choice.mode, self._config.tool_grammar
+        if not request.tools or mode == "none" or policy == "off":
             return [], False
         tools = request.tools
         if mode == "tool":
             tools = tuple(t for t in tools if t.name == request.tool_choice.name)
-        if mode in ("any", "tool"):
+        if mode in ("any", "tool") or policy == "always":
             lark = forced_call_grammar(tools)
-        elif self._config.tool_grammar == "lazy":
+        elif policy == "lazy":
             lark = lazy_call_grammar(tools)
         else:
             return [], False

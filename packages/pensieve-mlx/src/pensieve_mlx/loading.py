@@ -51,6 +51,24 @@ def _is_quantized(model: nn.Module) -> bool:
     )
 
 
+def target_precision(precision: Precision, device: str) -> str:
+    """The precision ``auto`` picks: float32 on the CPU, the stored weights on Metal and CUDA."""
+    if precision != "auto":
+        return precision
+    return "float32" if device == "cpu" else "quantized"
+
+
+def describe_precision(stored: str, precision: Precision = "auto") -> str:
+    """How weights stored as ``stored`` (e.g. ``4-bit +8-bit``) are held on this machine."""
+    device = device_name()
+    wanted = target_precision(precision, device)
+    quantized = "bit" in stored
+    if wanted == "quantized":
+        return f"{stored} as stored, on {device}"
+    why = " (MLX's quantized kernels are slow on the CPU)" if device == "cpu" and quantized else ""
+    return f"{wanted}{' dequantized from ' + stored if quantized else ''}, on {device}{why}"
+
+
 def load_model(path: Path, precision: Precision = "auto") -> LoadedModel:
     """Load ``path`` and hold its weights as ``precision`` demands.
 
@@ -63,9 +81,7 @@ def load_model(path: Path, precision: Precision = "auto") -> LoadedModel:
     except (ValueError, KeyError, OSError, FileNotFoundError) as e:
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     device = device_name()
-    wanted = precision
-    if precision == "auto":
-        wanted = "float32" if device == "cpu" else "quantized"
+    wanted = target_precision(precision, device)
     quantized = _is_quantized(model)
     if wanted == "quantized":
         held = "quantized (as stored)" if quantized else "as stored"

@@ -2,11 +2,27 @@
 
 ``create_app(engine, config)`` builds a Starlette app that serves the Anthropic Messages API and the
 OpenAI chat API over any ``pensieve_core.Engine``; ``serve`` runs it on Hypercorn. It never imports
-MLX or the loader.
+MLX or the loader. The web stack is imported on first use, so reading ``ServerConfig`` stays light.
 """
 
-from pensieve_server.app import create_app
+from typing import TYPE_CHECKING, Any
+
 from pensieve_server.config import ServerConfig, is_loopback
-from pensieve_server.serve import serve
+
+if TYPE_CHECKING:
+    from pensieve_server.app import create_app
+    from pensieve_server.hosting import serve
 
 __all__ = ("ServerConfig", "create_app", "is_loopback", "serve")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from pensieve_server.app import create_app
+
+        return create_app
+    if name == "serve":
+        from pensieve_server.hosting import serve
+
+        return serve
+    raise AttributeError(name)

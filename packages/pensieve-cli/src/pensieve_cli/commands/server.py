@@ -1,0 +1,193 @@
+"""``pensieve start`` and ``pensieve stop``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pensieve_cli.context import CliContext, pass_cli
+from pensieve_cli.pidfile import PidFile, is_ours
+
+
+def _flags(
+    model: str | None,
+    host: str | None,
+    port: int | None,
+    api_keys: tuple[str, ...],
+    allow_public: bool,
+    sets: tuple[str, ...],
+    ctx: CliContext,
+) -> dict[str, Any]:
+    flags: dict[str, Any] = {
+        "model": model,
+        "server.host": host,
+        "server.port": port,
+        "server.api-keys": list(api_keys) or None,
+        "server.allow-public": True if allow_public else None,
+    }
+    specs = {s.key: s for s in ctx.launcher.settings()}
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in specs:
+            raise click.BadParameter(
+                f"{item!r}: expected KEY=VALUE with a known key", param_hint="--set"
+            )
+        flags[key] = specs[key].parse_text(raw, "--set")
+    return flags
+
+
+def url_of(host: str, port: int) -> str:
+    """The base URL clients use."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def healthy(url: str) -> dict[str, Any] | None:
+    """``/health`` as a dict, or None when the server does not answer."""
+    import json
+
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            data = json.loads(response.read())
+            return data if isinstance(data, dict) else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+@click.command()
+@click.option(
+    "--model", "-m", default=None, help="A model name, directory, .gguf file or Hugging Face id."
+)
+@click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
+@click.option(
+    "--port", "-p", type=click.IntRange(1, 65535), default=None, help="Port [default: 7777]."
+)
+@click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable).")
+@click.option(
+    "--allow-public", is_flag=True, help="Allow binding beyond loopback without API keys."
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any config key (repeatable)."
+)
+@click.option(
+    "--detach", "-d", is_flag=True, help="Run in the background; return once it is healthy."
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds --detach waits for health.",
+)
+@pass_cli
+def start(
+    ctx: CliContext,
+    model: str | None,
+    host: str | None,
+    port: int | None,
+    api_keys: tuple[str, ...],
+    allow_public: bool,
+    sets: tuple[str, ...],
+    detach: bool,
+    wait: float,
+) -> None:
+    """Start the server (foreground by default; Ctrl+C stops it gracefully)."""
+    settings = ctx.settings(_flags(model, host, port, api_keys, allow_public, sets, ctx))
+    url = url_of(settings["server.host"], settings["server.port"])
+    pid_file = ctx.pid_file()
+    running = pid_file.read()
+    # A detached parent records the child before the child starts: that record is this process.
+    if running is not None and running.pid != os.getpid() and is_ours(running):
+        raise click.ClickException(
+            f"a server is already running (PID {running.pid}, {running.url}); `pensieve stop` first"
+        )
+    if detach:
+        _detach(ctx, pid_file, url, wait)
+        return
+    pid_file.write(os.getpid(), url, time.time())
+    try:
+        ctx.launcher.serve(settings)
+    finally:
+        pid_file.remove(only_pid=os.getpid())
+
+
+def _child_argv(ctx: CliContext) -> list[str]:
+    """The same ``start`` command line, in the foreground."""
+    argv = sys.argv[1:]
+    args = argv[argv.index("start") :] if "start" in argv else ["start"]
+    return [*ctx.launcher.command(), *(a for a in args if a not in ("--detach", "-d"))]
+
+
+def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float) -> None:
+    pid_file.log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PENSIEVE_CONFIG": str(ctx.config_path), "PYTHONUNBUFFERED": "1"}
+    with pid_file.log_path.open("ab") as log:
+        child = subprocess.Popen(
+            _child_argv(ctx),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    pid_file.write(child.pid, url, time.time())
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            pid_file.remove(only_pid=child.pid)
+            raise click.ClickException(
+                f"the server exited (code {child.returncode}):\n{_tail(pid_file.log_path)}"
+            )
+        if healthy(url):
+            click.echo(f"Pensieve is running in the background (PID {child.pid}) at {url}")
+            click.echo(f"  log: {pid_file.log_path}\n  stop: pensieve stop")
+            return
+        time.sleep(0.25)
+    child.terminate()
+    pid_file.remove(only_pid=child.pid)
+    raise click.ClickException(
+        f"the server did not become healthy in {wait:.0f}s:\n{_tail(pid_file.log_path)}"
+    )
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@click.command()
+@click.option(
+    "--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait before SIGKILL."
+)
+@pass_cli
+def stop(ctx: CliContext, timeout: float) -> None:
+    """Stop the background server: SIGTERM, drain, then SIGKILL after the timeout."""
+    pid_file = ctx.pid_file()
+    record = pid_file.read()
+    if record is None:
+        raise click.ClickException("no server is running (no PID file)")
+    if not is_ours(record):
+        pid_file.remove()
+        raise click.ClickException(
+            f"no server is running (removed a stale PID file for PID {record.pid})"
+        )
+    os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_ours(record):
+        time.sleep(0.1)
+    if is_ours(record):
+        click.echo(f"still running after {timeout:.0f}s: sending SIGKILL", err=True)
+        os.kill(record.pid, signal.SIGKILL)
+    pid_file.remove(only_pid=record.pid)
+    click.echo(f"stopped (PID {record.pid})")

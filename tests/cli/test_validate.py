@@ -1,0 +1,66 @@
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pensieve_loader import ModelStore
+
+
+def test_unknown_config_key(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[server]\nprot = 1\n")
+    result = run("validate", "--no-load")
+    assert result.exit_code == 1
+    assert f"FAIL  config: {tmp_path / 'config.toml'}: unknown key 'server.prot'" in result.output
+
+
+def test_bad_port(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[server]\nport = 70000\n")
+    result = run("validate", "--no-load")
+    assert result.exit_code == 1
+    assert "server.port: 70000 is not a port (1-65535)" in result.output
+
+
+def test_missing_model(run: Any, tmp_path: Path) -> None:
+    result = run(
+        "validate",
+        "--no-load",
+        "--model",
+        "no-such-model",
+        env={"PENSIEVE_MODELS_DIR": str(tmp_path / "m")},
+    )
+    assert result.exit_code == 1
+    assert "FAIL  model: model 'no-such-model' not found" in result.output
+
+
+@pytest.fixture(name="models_dir")
+def _models_dir(tmp_path: Path) -> Path:
+    source = ModelStore().resolve(None).path
+    target = tmp_path / "m" / "smol"
+    shutil.copytree(source, target)
+    return target.parent
+
+
+def test_corrupt_model_directory(run: Any, models_dir: Path) -> None:
+    (models_dir / "smol" / "tokenizer.json").unlink()
+    result = run(
+        "validate", "--no-load", "--model", "smol", env={"PENSIEVE_MODELS_DIR": str(models_dir)}
+    )
+    assert result.exit_code == 1
+    assert "has no tokenizer" in result.output
+
+
+def test_valid_setup_passes_and_warns_about_context(run: Any, models_dir: Path) -> None:
+    result = run("validate", "--model", "smol", env={"PENSIEVE_MODELS_DIR": str(models_dir)})
+    assert result.exit_code == 0, result.output
+    assert "ok    model: smol: llama, 4-bit +8-bit, complete" in result.output
+    assert (
+        "warn  context: 8192 tokens is below what Claude Code's full prompt needs" in result.output
+    )
+    assert "ok    load: loads in" in result.output
+
+
+def test_public_bind_without_keys_fails(run: Any) -> None:
+    result = run("validate", "--no-load", env={"PENSIEVE_SERVER_HOST": "0.0.0.0"})
+    assert result.exit_code == 1
+    assert "FAIL  auth: binding beyond loopback needs API keys" in result.output
