@@ -54,6 +54,7 @@ class AppLauncher:
         from pensieve_app.config import engine_config, server_config
         from pensieve_app.logging import configure_logging
         from pensieve_loader import ModelStore, default_models_dir
+        from pensieve_metrics import InstrumentedEngine, MetricsRegistry
         from pensieve_mlx import MLXEngine
         from pensieve_server import create_app, serve
 
@@ -70,7 +71,9 @@ class AppLauncher:
             )
         except PensieveError as e:
             raise click.ClickException(str(e)) from e
-        app = create_app(engine, config, close_engine=True)
+        metrics = MetricsRegistry()
+        instrumented = InstrumentedEngine(engine, metrics)
+        app = create_app(instrumented, config, metrics=metrics, close_engine=True)
         host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
         url = f"http://{host}:{config.port}"
         key = config.api_keys[0] if config.api_keys else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from pensieve_core import Engine
+from pensieve_metrics import MetricsRegistry
 from pensieve_server.config import ServerConfig
 from pensieve_server.errors import exception_handlers
 from pensieve_server.middleware import (
@@ -20,27 +21,29 @@ from pensieve_server.middleware import (
 )
 from pensieve_server.model_names import ModelNames
 from pensieve_server.routes.chat import chat_completions
-from pensieve_server.routes.info import get_model, health, list_models, metrics, root
+from pensieve_server.routes.info import get_model, health, list_models, prometheus_metrics, root
 from pensieve_server.routes.messages import count_tokens, create_message
 from pensieve_server.state import AppState
-
-MetricsText = Callable[[], tuple[bytes, str]]
 
 
 def create_app(
     engine: Engine,
     config: ServerConfig | None = None,
     *,
-    metrics_text: MetricsText | None = None,
+    metrics: MetricsRegistry | None = None,
     close_engine: bool = False,
 ) -> Starlette:
-    """Build the app. ``close_engine`` closes the engine when the app shuts down."""
+    """Build the app.
+
+    Pass ``metrics`` (with ``engine`` wrapped in an ``InstrumentedEngine`` on the same registry) to
+    serve ``/metrics``; ``close_engine`` closes the engine when the app shuts down.
+    """
     config = config or ServerConfig()
     state = AppState(
         engine=engine,
         config=config,
         names=ModelNames(engine.info.id, config.model_aliases),
-        metrics_text=metrics_text,
+        metrics=metrics,
     )
 
     @asynccontextmanager
@@ -52,7 +55,7 @@ def create_app(
     routes = [
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/metrics", prometheus_metrics, methods=["GET"]),
         Route("/v1/messages", create_message, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
@@ -63,7 +66,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, metrics=metrics),
             Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes),
             Middleware(AuthMiddleware, api_keys=config.api_keys, public_paths=frozenset(public)),
         ],

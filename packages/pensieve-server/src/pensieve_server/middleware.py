@@ -11,11 +11,30 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pensieve_metrics import MetricsRegistry
 from pensieve_server.errors import BodyTooLargeError, anthropic_error, openai_error
 
 log = structlog.get_logger()
 
 PUBLIC_PATHS = frozenset({"/", "/health"})
+ROUTES = frozenset(
+    {
+        "/",
+        "/health",
+        "/metrics",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/models",
+        "/v1/chat/completions",
+    }
+)
+
+
+def route_label(path: str) -> str:
+    """A bounded label for metrics: the route template, or ``other``."""
+    if path in ROUTES:
+        return path
+    return "/v1/models/{model_id}" if path.startswith("/v1/models/") else "other"
 
 
 def new_request_id() -> str:
@@ -29,8 +48,9 @@ class RequestContextMiddleware:
     Also logs the access line for requests that routes do not log themselves.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: MetricsRegistry | None = None) -> None:
         self.app = app
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -54,6 +74,8 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if self._metrics is not None:
+                self._metrics.observe_request(route_label(scope["path"]), status)
             if not scope["state"].get("logged"):
                 log.info(
                     "request_finished",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from pensieve_core import Engine
+from pensieve_metrics import MetricsRegistry
 from pensieve_server.config import ServerConfig
 from pensieve_server.model_names import ModelNames
 
@@ -21,8 +22,8 @@ class AppState:
     names: ModelNames
     started: float = field(default_factory=time.time)
     requests_served: int = 0
-    metrics_text: object | None = None
-    """A callable returning ``(body, content_type)`` for ``/metrics``, when metrics are on."""
+    metrics: MetricsRegistry | None = None
+    """Set when the app wires metrics in (``/metrics`` and the live figures in ``/health``)."""
 
 
 def app_state(request: Request) -> AppState:

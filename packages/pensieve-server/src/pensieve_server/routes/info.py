@@ -6,12 +6,12 @@ import time
 from datetime import UTC, datetime
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pensieve_api import encoder
 from pensieve_api.anthropic.responses import ModelEntry, ModelList
-from pensieve_core import ModelNameError
 from pensieve_server.state import AppState, app_state
 
 
@@ -63,7 +63,7 @@ async def health(request: Request) -> Response:
         ),
         "active_memory_bytes": stats.active_memory_bytes,
         "peak_memory_bytes": stats.peak_memory_bytes,
-        "pid_started_at": state.started,
+        "decode_tokens_per_s": state.metrics.recent_decode_tokens_per_s() if state.metrics else 0.0,
     }
     return Response(msgspec.json.encode(body), media_type="application/json")
 
@@ -73,10 +73,10 @@ async def root(request: Request) -> Response:
     return JSONResponse({"name": "pensieve", "model": app_state(request).engine.info.id})
 
 
-async def metrics(request: Request) -> Response:
+async def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition, when metrics are wired in."""
     state = app_state(request)
-    if state.metrics_text is None:
-        raise ModelNameError("metrics are not enabled", model="")
-    body, content_type = state.metrics_text()  # type: ignore[operator]
-    return Response(body, media_type=content_type)
+    if state.metrics is None:
+        raise HTTPException(404, "metrics are not enabled on this server")
+    body, content_type = state.metrics.exposition()
+    return Response(body, headers={"content-type": content_type})
