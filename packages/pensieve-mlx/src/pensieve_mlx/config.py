@@ -35,7 +35,8 @@ class MLXEngineConfig:
     tool_grammar: ToolGrammar = "lazy"
     """How tool calls are constrained. ``lazy``: forced calls (tool_choice any/tool) run under the
     call grammar, and under ``auto`` every call the model opens is completed under it; ``always``:
-    every request with tools must answer with a call (for small models that cannot choose tools
-    reliably); ``forced``: only forced calls; ``off``: never."""
+    a request with tools must answer with a call unless its last turn hands back tool results (for
+    small models that cannot choose tools reliably; after the results they answer in text, so an
+    agent loop ends); ``forced``: only forced calls; ``off``: never."""
     progress_interval_s: float = 0.5
     """How often prefill progress is reported for long prompts."""

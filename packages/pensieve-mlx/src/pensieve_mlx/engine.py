@@ -19,6 +19,7 @@ from pensieve_core import (
     ModelInfo,
     OverloadedError,
     PromptProgress,
+    ToolResultPart,
 )
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.grammar import GrammarFactory, forced_call_grammar, lazy_call_grammar
@@ -46,6 +47,12 @@ def _push(
 ) -> None:
     """Hand events from the worker thread to the request's event loop."""
     loop.call_soon_threadsafe(events.put_nowait, item)
+
+
+def _answers_tool_result(request: GenerationRequest) -> bool:
+    """Whether the last turn hands back tool results (the model should now answer in text)."""
+    last = request.messages[-1] if request.messages else None
+    return last is not None and any(isinstance(p, ToolResultPart) for p in last.parts)
 
 
 class MLXEngine:
@@ -135,7 +142,7 @@ class MLXEngine:
         tools = request.tools
         if mode == "tool":
             tools = tuple(t for t in tools if t.name == request.tool_choice.name)
-        if mode in ("any", "tool") or policy == "always":
+        if mode in ("any", "tool") or (policy == "always" and not _answers_tool_result(request)):
             lark = forced_call_grammar(tools)
         elif policy == "lazy":
             lark = lazy_call_grammar(tools)

@@ -1,0 +1,104 @@
+"""The real Claude Code CLI, installed from the npm registry into a cache outside the repo."""
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import API_KEY, pensieve_server
+
+CLAUDE_CODE_VERSION = "2.1.331"
+"""The version the recordings in ../shared/claude-code/ come from."""
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("PENSIEVE_TEST_CACHE") or Path.home() / ".cache" / "pensieve-tests"
+    return Path(root) / f"claude-code-{CLAUDE_CODE_VERSION}"
+
+
+@pytest.fixture(name="claude_bin", scope="session")
+def _claude_bin() -> Path:
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        pytest.skip(
+            "Node.js/npm not found: the real Claude Code suite needs them (CI machines have them)"
+        )
+    prefix = _cache_dir()
+    binary = prefix / "node_modules" / ".bin" / "claude"
+    if not binary.exists():
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(prefix),
+                f"@anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    version = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert version.stdout.startswith(CLAUDE_CODE_VERSION)
+    return binary
+
+
+@pytest.fixture(name="always_server", scope="session")
+def _always_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose engine must answer a request with tools by calling one (tool-grammar=always)."""
+    with pensieve_server(
+        tmp_path_factory.mktemp("always"), "--set", "engine.tool-grammar=always"
+    ) as url:
+        yield url
+
+
+class Claude:
+    """Runs ``claude -p`` with a fresh HOME against one server."""
+
+    def __init__(self, binary: Path, url: str, home: Path, cwd: Path) -> None:
+        self.binary, self.url, self.home, self.cwd = binary, url, home, cwd
+
+    def run(self, *args: str, timeout: float = 300) -> Any:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.home),
+            "ANTHROPIC_BASE_URL": self.url,
+            "ANTHROPIC_API_KEY": API_KEY,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+        }
+        result = subprocess.run(
+            [str(self.binary), *args],
+            cwd=self.cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if "stream-json" in args:
+            return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        assert result.stdout.strip(), result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(name="workdir")
+def _workdir(tmp_path: Path) -> Path:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "work").mkdir()
+    return tmp_path
+
+
+@pytest.fixture(name="claude")
+def _claude(claude_bin: Path, server_url: str, workdir: Path) -> Claude:
+    return Claude(claude_bin, server_url, workdir / "home", workdir / "work")
