@@ -51,7 +51,7 @@ test-slow: install ## Only the slow tests (soak and long runs)
 
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md
-	$(UV) run python benchmarks/run.py
+	$(TEST_ENV) $(UV) run python benchmarks/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches and the virtual environment (keeps models/)

@@ -13,7 +13,11 @@ MODELS_DIR_ENV = "PENSIEVE_MODELS_DIR"
 def checkout_root() -> Path | None:
     """The repository root when running from a source checkout, else ``None``."""
     # packages/pensieve-loader/src/pensieve_loader/paths.py -> the repository is four levels up.
-    root = Path(__file__).resolve().parents[4]
+    # An installed copy can sit at a shallower path (``/tmp/site/pensieve_loader``).
+    parents = Path(__file__).resolve().parents
+    if len(parents) < 5:
+        return None
+    root = parents[4]
     if (root / "models" / "README.md").is_file() and (root / "packages").is_dir():
         return root
     return None

@@ -23,6 +23,7 @@ class MLXEngineConfig:
     prefill_step_size: int = 512
     """Prompt tokens per forward pass while prefilling (bounds memory and keeps decode flowing)."""
     prefill_batch_size: int = 8
+    """New prompts prefilled together in one batch."""
     precision: Precision = "auto"
     """``auto``: float32 weights on the CPU (MLX's quantized and float16 CPU kernels are slow),
     the stored (usually quantized) weights on Metal and CUDA."""
@@ -31,7 +32,9 @@ class MLXEngineConfig:
     min_output_tokens: int = 256
     """Room kept for the answer: a prompt longer than the context minus this is refused."""
     prefix_cache_bytes: int = 2 * GIB
+    """Byte budget of the prefix KV cache (least recently used prompts are evicted); 0 disables it."""
     prefix_cache_entries: int = 32
+    """Most prompts the prefix cache keeps."""
     tool_grammar: ToolGrammar = "lazy"
     """How tool calls are constrained. ``lazy``: forced calls (tool_choice any/tool) run under the
     call grammar, and under ``auto`` every call the model opens is completed under it; ``always``:

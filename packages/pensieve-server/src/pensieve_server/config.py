@@ -16,7 +16,9 @@ class ServerConfig:
     """How the server listens and whom it serves. Keys live under ``[server]``."""
 
     host: str = "127.0.0.1"
+    """Address to bind; anything beyond loopback needs API keys (or ``allow-public``)."""
     port: int = 7777
+    """TCP port."""
     api_keys: tuple[str, ...] = ()
     """Accepted keys (``x-api-key`` or ``Authorization: Bearer``); empty means no auth."""
     allow_public: bool = False
@@ -24,6 +26,7 @@ class ServerConfig:
     model_aliases: tuple[str, ...] = ("local-model",)
     """Extra model names that reach the served model (besides ``claude-*`` and its own name)."""
     max_body_bytes: int = 32 * MIB
+    """Largest accepted request body; larger ones get 413 ``request_too_large``."""
     ping_interval_s: float = 5 * SECONDS
     """Keep-alive pings on idle streams (for example while a long prompt is prefilled)."""
     default_temperature: float = 0.6

@@ -1,0 +1,120 @@
+"""Generate ``docs/configuration.md`` and ``docs/cli.md`` from the code that defines them.
+
+``python -m pensieve_app.docs`` rewrites both; a test fails when they are out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pensieve_app.config import setting_specs
+from pensieve_app.launcher import AppLauncher
+from pensieve_cli import build_cli
+
+CONFIG_HEADER = """# Configuration reference
+
+Pensieve reads one TOML file (`pensieve config path` shows where; `--config FILE` or
+`$PENSIEVE_CONFIG` choose another). Every key can also be set in the environment
+(`PENSIEVE_SECTION_KEY`, lists comma-separated), by `pensieve start --set KEY=VALUE`, and some by
+dedicated flags. Precedence: **flag > environment > file > default**; `pensieve config show` prints
+each value with where it came from. Unknown keys and bad values are errors that name the key and
+its source.
+
+```toml
+model = "smollm2-135m-instruct"
+
+[server]
+port = 7777
+api-keys = ["sk-local-1"]
+
+[engine]
+max-active-sequences = 32
+tool-grammar = "lazy"
+```
+
+This page is generated from the config types themselves (`python -m pensieve_app.docs`).
+"""
+
+
+def _default(value: object) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, list):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def configuration_md() -> str:
+    """The configuration reference."""
+    lines = [CONFIG_HEADER]
+    section = None
+    for spec in setting_specs():
+        current = spec.key.split(".")[0] if "." in spec.key else ""
+        if current != section:
+            section = current
+            title = f"`[{section}]`" if section else "Top level"
+            lines += [
+                "",
+                f"## {title}",
+                "",
+                "| key | type | default | environment | meaning |",
+                "|---|---|---|---|---|",
+            ]
+        kind = spec.type if spec.type != "choice" else " \\| ".join(spec.choices)
+        name = spec.key.split(".", 1)[-1]
+        lines.append(
+            f"| `{name}` | {kind} | `{_default(spec.default)}` | `{spec.env}` | {spec.help} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _command_md(command: click.Command, path: str, depth: int) -> list[str]:
+    lines = [f"{'#' * depth} `{path}`", ""]
+    ctx = click.Context(command, info_name=path)
+    lines += [command.help or "", "", "```", command.get_usage(ctx), "```", ""]
+    params = [p for p in command.params if isinstance(p, click.Option | click.Argument)]
+    if params:
+        lines += ["| option | meaning |", "|---|---|"]
+        for param in params:
+            record = (
+                param.get_help_record(ctx)
+                if isinstance(param, click.Option)
+                else (param.human_readable_name, "argument")
+            )
+            if record:
+                lines.append(f"| `{record[0]}` | {record[1].replace('|', '/')} |")
+        lines.append("")
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            lines += _command_md(sub, f"{path} {name}", min(depth + 1, 4))
+    return lines
+
+
+def cli_md() -> str:
+    """The CLI reference, from the click command tree."""
+    cli = build_cli(AppLauncher(), version="")
+    header = [
+        "# `pensieve` command reference",
+        "",
+        "Errors are one line on stderr with exit code 1 (2 for usage errors); `--debug` shows",
+        'tracebacks. Shell completion: `eval "$(pensieve completion bash)"` (or zsh, fish).',
+        "Generated from the commands themselves (`python -m pensieve_app.docs`).",
+        "",
+    ]
+    return "\n".join(header + _command_md(cli, "pensieve", 2)).rstrip("\n") + "\n"
+
+
+def main() -> None:
+    """Rewrite both pages under the given docs directory (default ``docs``)."""
+    docs = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
+    (docs / "configuration.md").write_text(configuration_md())
+    (docs / "cli.md").write_text(cli_md())
+
+
+if __name__ == "__main__":
+    main()
