@@ -52,12 +52,23 @@ def _claude_bin() -> Path:
     return binary
 
 
+# Claude Code sends no temperature and asks for 32000 tokens: decode greedily (deterministic, and
+# the small model copies paths exactly) and cap answers, so every run is short and repeatable.
+BOUNDED = ("--set", "server.default-temperature=0", "--set", "engine.max-output-tokens=200")
+
+
+@pytest.fixture(name="claude_server", scope="session")
+def _claude_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server the Claude Code runs talk to (default tool grammar)."""
+    with pensieve_server(tmp_path_factory.mktemp("claude"), *BOUNDED) as url:
+        yield url
+
+
 @pytest.fixture(name="always_server", scope="session")
 def _always_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server whose engine must answer a request with tools by calling one (tool-grammar=always)."""
-    with pensieve_server(
-        tmp_path_factory.mktemp("always"), "--set", "engine.tool-grammar=always"
-    ) as url:
+    always = ("--set", "engine.tool-grammar=always")
+    with pensieve_server(tmp_path_factory.mktemp("always"), *BOUNDED, *always) as url:
         yield url
 
 
@@ -100,5 +111,5 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(name="claude")
-def _claude(claude_bin: Path, server_url: str, workdir: Path) -> Claude:
-    return Claude(claude_bin, server_url, workdir / "home", workdir / "work")
+def _claude(claude_bin: Path, claude_server: str, workdir: Path) -> Claude:
+    return Claude(claude_bin, claude_server, workdir / "home", workdir / "work")

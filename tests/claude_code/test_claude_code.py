@@ -25,14 +25,14 @@ def test_bare_prompt_gets_a_real_answer(claude: Claude) -> None:
     assert result["usage"]["output_tokens"] > 0
 
 
-def test_full_prompt_over_the_window_gets_prompt_too_long(claude: Claude, server_url: str) -> None:
+def test_full_prompt_over_the_window_gets_prompt_too_long(claude: Claude) -> None:
     result = claude.run("-p", "say hi", "--output-format", "json")
     assert result["is_error"] is True
     assert result["api_error_status"] == 400
     assert result["api_error_type"] == "invalid_request_error"
     assert result["terminal_reason"] == "prompt_too_long"
     assert "Prompt is too long" in result["result"]
-    assert httpx.get(f"{server_url}/health").json()["status"] == "ok"
+    assert httpx.get(f"{claude.url}/health").json()["status"] == "ok"
 
 
 def test_read_tool_round_trip(
