@@ -254,3 +254,20 @@ async def test_count_tokens(client: httpx.AsyncClient, engine: FakeEngine) -> No
     assert response.status_code == 200
     assert response.json() == {"input_tokens": 1 + 3 + 2}
     assert engine.requests == []  # counting generates nothing
+
+
+async def test_pings_keep_a_silent_stream_alive() -> None:
+    """While the engine is silent (e.g. prefilling a long prompt), the stream sends pings."""
+    from pensieve_server import ServerConfig, create_app
+
+    engine = FakeEngine(reply=("slow", " answer"), delay_s=0.3)
+    app = create_app(engine, ServerConfig(ping_interval_s=0.05))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        response = await client.post("/v1/messages", json={**BODY, "stream": True})
+    names = [name for name, _ in sse_events(response.text)]
+    assert names[:2] == ["message_start", "ping"]
+    first_delta = names.index("content_block_delta")
+    assert names[2:first_delta].count("ping") >= 2, names
+    assert names[-1] == "message_stop"
