@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,7 @@ def test_read_tool_round_trip(
     claude_bin: Path, always_server: str, workdir: Path, request: pytest.FixtureRequest
 ) -> None:
     # A short path: the 135M model copies it into the call reliably (long pytest paths it garbles).
-    folder = Path(f"/tmp/cc{os.getpid()}")
+    folder = Path(tempfile.gettempdir()) / f"cc{os.getpid()}"
     folder.mkdir(exist_ok=True)
     request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
     target = folder / "hello.txt"

@@ -47,7 +47,7 @@ TWO_CALLS = (
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>'
 )
-QWEN_PARAMETERS = '<tool_call>{"name": "read", "parameters": {"path": "/tmp/a.txt"}}</tool_call>'
+QWEN_PARAMETERS = '<tool_call>{"name": "read", "parameters": {"path": "notes/a.txt"}}</tool_call>'
 BARE = '  {"name": "get_weather", "arguments": {"city": "Oslo"}}'
 BARE_LIST = '[{"name": "get_weather", "arguments": {"city": "A"}}, {"name": "read", "arguments": "{\\"path\\": \\"b\\"}"}]'
 TOOLS = ["get_weather", "read"]
@@ -79,7 +79,7 @@ def test_streamed_arguments_arrive_in_pieces() -> None:
 
 def test_parameters_key() -> None:
     assert calls_of(run(split(QWEN_PARAMETERS), tool_names=TOOLS)) == [
-        ("read", {"path": "/tmp/a.txt"})
+        ("read", {"path": "notes/a.txt"})
     ]
 
 

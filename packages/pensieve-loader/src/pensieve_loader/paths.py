@@ -13,7 +13,7 @@ MODELS_DIR_ENV = "PENSIEVE_MODELS_DIR"
 def checkout_root() -> Path | None:
     """The repository root when running from a source checkout, else ``None``."""
     # packages/pensieve-loader/src/pensieve_loader/paths.py -> the repository is four levels up.
-    # An installed copy can sit at a shallower path (``/tmp/site/pensieve_loader``).
+    # An installed copy can sit at a shallower path (``site/pensieve_loader`` near the root).
     parents = Path(__file__).resolve().parents
     if len(parents) < 5:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -52,6 +52,23 @@ async def _prepend(
     finally:
         with contextlib.suppress(RuntimeError):
             await rest.aclose()  # type: ignore[attr-defined]
+
+
+async def collect(
+    generation: Generation, add: Callable[[GenerationEvent], None], *, model: str
+) -> Finished:
+    """Run a non-streaming generation to its end, folding each event into ``add``."""
+    try:
+        async for event in generation.stream:
+            if isinstance(event, Finished):
+                generation.finished = event
+            else:
+                add(event)
+    finally:
+        await generation.aclose()
+        log_generation(generation, model=model, status=200, stream=False)
+    assert generation.finished is not None, "an engine stream ends with Finished"
+    return generation.finished
 
 
 def log_generation(generation: Generation, *, model: str, status: int, stream: bool) -> None:

@@ -15,7 +15,7 @@ from pensieve_server.errors import classify
 from pensieve_server.openai_io import FINISH, ChatAssembler, to_domain, usage
 from pensieve_server.sse import data_frame
 from pensieve_server.state import app_state, mark_logged, request_id
-from pensieve_server.streaming import Generation, log_generation, start_generation
+from pensieve_server.streaming import Generation, collect, log_generation, start_generation
 
 log = structlog.get_logger()
 
@@ -36,19 +36,8 @@ async def chat_completions(request: Request) -> Response:
         return StreamingResponse(
             _chunks(generation, assembler, include_usage), media_type="text/event-stream"
         )
-    try:
-        async for event in generation.stream:
-            if isinstance(event, Finished):
-                generation.finished = event
-            else:
-                assembler.add(event)
-    finally:
-        await generation.aclose()
-        log_generation(generation, model=body.model, status=200, stream=False)
-    assert generation.finished is not None
-    return Response(
-        encoder.encode(assembler.completion(generation.finished)), media_type="application/json"
-    )
+    finished = await collect(generation, assembler.add, model=body.model)
+    return Response(encoder.encode(assembler.completion(finished)), media_type="application/json")
 
 
 async def _chunks(

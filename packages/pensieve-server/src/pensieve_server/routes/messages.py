@@ -16,7 +16,7 @@ from pensieve_server.anthropic_out import MessageBuilder, StreamEncoder
 from pensieve_server.errors import classify
 from pensieve_server.sse import PING, frame, with_keepalive
 from pensieve_server.state import app_state, mark_logged, request_id
-from pensieve_server.streaming import Generation, log_generation, start_generation
+from pensieve_server.streaming import Generation, collect, log_generation, start_generation
 
 log = structlog.get_logger()
 
@@ -41,19 +41,8 @@ async def create_message(request: Request) -> Response:
             headers=SSE_HEADERS,
         )
     builder = MessageBuilder(model=body.model)
-    try:
-        async for event in generation.stream:
-            if isinstance(event, Finished):
-                generation.finished = event
-            else:
-                builder.add(event)
-    finally:
-        await generation.aclose()
-        log_generation(generation, model=body.model, status=200, stream=False)
-    assert generation.finished is not None
-    return Response(
-        encoder.encode(builder.build(generation.finished)), media_type="application/json"
-    )
+    finished = await collect(generation, builder.add, model=body.model)
+    return Response(encoder.encode(builder.build(finished)), media_type="application/json")
 
 
 async def _sse(generation: Generation, model: str, ping_interval: float) -> AsyncIterator[bytes]:
