@@ -12,6 +12,7 @@ import click
 import structlog
 
 from pensieve_cli import Settings, SettingSpec
+from pensieve_cli.commands.server import url_of
 from pensieve_core import ModelLoadError, PensieveError
 
 log = structlog.get_logger()
@@ -85,8 +86,7 @@ class AppLauncher:
         metrics = MetricsRegistry()
         instrumented = InstrumentedEngine(engine, metrics)
         app = create_app(instrumented, config, metrics=metrics, close_engine=True)
-        host = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
-        url = f"http://{host}:{config.port}"
+        url = url_of(config.host, config.port)
         key = config.api_keys[0] if config.api_keys else None
         click.echo(
             banner(

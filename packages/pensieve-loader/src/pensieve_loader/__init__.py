@@ -8,7 +8,12 @@ from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf
 from pensieve_loader.hub import looks_like_repo_id
 from pensieve_loader.paths import default_models_dir
 from pensieve_loader.store import ModelStore, ResolvedModel, model_name_for
-from pensieve_loader.validate import ModelSummary, chat_template_of, validate_model_dir
+from pensieve_loader.validate import (
+    ModelSummary,
+    chat_template_of,
+    context_length_of,
+    validate_model_dir,
+)
 
 __all__ = (
     "DEFAULT_MODEL_NAME",
@@ -16,6 +21,7 @@ __all__ = (
     "ModelSummary",
     "ResolvedModel",
     "chat_template_of",
+    "context_length_of",
     "default_models_dir",
     "embedded_gguf",
     "looks_like_repo_id",

@@ -145,7 +145,8 @@ def _check_embedding(
             )
 
 
-def _context_length(config: dict[str, Any]) -> int:
+def context_length_of(config: dict[str, Any]) -> int:
+    """The context window a model config states (0 when it states none)."""
     sources = [config, config.get("text_config") or {}]
     for source in sources:
         for key in ("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length"):
@@ -184,7 +185,7 @@ def validate_model_dir(model_dir: Path) -> ModelSummary:
             f"{str(model_dir)!r} has no tokenizer (tokenizer.json or tokenizer.model)",
             path=str(model_dir),
         )
-    context = _context_length(config)
+    context = context_length_of(config)
     if context <= 0:
         raise ModelFormatError(
             f"{str(model_dir / 'config.json')!r} does not state a context length "

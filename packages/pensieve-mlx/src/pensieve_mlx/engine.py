@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from pensieve_core import (
     PromptProgress,
     ToolResultPart,
 )
+from pensieve_loader import context_length_of
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.grammar import GrammarFactory, forced_call_grammar, lazy_call_grammar
 from pensieve_mlx.jobs import Job
@@ -31,13 +33,8 @@ from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
 from pensieve_mlx.worker import Worker
 
-
-def _context_length(config: dict[str, Any]) -> int:
-    for source in (config, config.get("text_config") or {}):
-        for key in ("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length"):
-            if isinstance(source.get(key), int):
-                return int(source[key])
-    return 4096
+DEFAULT_CONTEXT = 4096
+"""Assumed for a directory whose config states no context window (validation refuses those)."""
 
 
 def _push(
@@ -73,7 +70,8 @@ class MLXEngine:
         self._eos_ids = frozenset(int(e) for e in tokenizer.eos_token_ids)
         self._info = ModelInfo(
             id=name,
-            context_length=_context_length(raw),
+            context_length=context_length_of(json.loads((path / "config.json").read_text()))
+            or DEFAULT_CONTEXT,
             max_output_tokens=config.max_output_tokens,
             architecture=str(raw.get("model_type", "")),
             device=loaded.device,
