@@ -2,8 +2,24 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
-# uv is bootstrapped with pip when missing; `python3 -m uv` works right after that install.
-UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+# A uv on PATH is used; otherwise scripts/bootstrap-uv.sh installs one into .tools/ (a private
+# venv: distribution Pythons refuse `pip install` into themselves, PEP 668).
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(CURDIR)/.tools/bin/uv
+endif
+# uv warns on every call when an unrelated venv is active; this project always uses its own .venv.
+unexport VIRTUAL_ENV
+# Optional extras of the workspace (`make install EXTRAS=cuda` for NVIDIA GPUs), remembered in
+# .make-extras so that later targets, which sync exactly, keep them. `EXTRAS=` forgets them.
+ifeq ($(origin EXTRAS),command line)
+$(shell printf '%s\n' '$(EXTRAS)' > .make-extras)
+else
+EXTRAS := $(shell cat .make-extras 2>/dev/null)
+endif
+SYNC_FLAGS := --all-packages --all-groups $(foreach extra,$(EXTRAS),--extra $(extra))
+# Models of a checkout live in its models/ (an installed `pensieve` uses the user data dir).
+export PENSIEVE_MODELS_DIR ?= $(CURDIR)/models
 PENSIEVE_ARGS ?=
 # MLX's Linux CPU wheel has a slow built-in BLAS; tests preload Debian's OpenBLAS when it is there
 # (the `pensieve` launcher does the same for itself).
@@ -12,50 +28,61 @@ TEST_ENV := $(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS),)
 
 .PHONY: uv
 uv:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@bash scripts/bootstrap-uv.sh
 
 .PHONY: install
-install: uv ## Bootstrap uv, then install the workspace and its dev tools into .venv
-	$(UV) sync --all-packages --all-groups
+install: uv ## Bootstrap uv, then install the workspace and its dev tools into .venv (EXTRAS=cuda)
+	$(UV) sync $(SYNC_FLAGS)
 	@bash scripts/install-openblas.sh || true
+
+.PHONY: install-tool
+install-tool: uv ## Install the `pensieve` command for this user (uv tool install; models in the data dir)
+	$(UV) tool install --reinstall --overrides apps/pensieve/tool-overrides.txt ./apps/pensieve
+
+.PHONY: env
+env: install ## Show the uv, Python and extras this checkout uses
+	@$(UV) --version
+	@$(UV) run --no-sync python -c 'import sys; print("python", sys.version.split()[0], sys.prefix)'
+	@echo "extras: $(or $(EXTRAS),none)"
+	@echo "models: $(PENSIEVE_MODELS_DIR)"
 
 .PHONY: serve
 serve: install ## Start the server on the embedded default model (http://127.0.0.1:7777)
-	$(UV) run pensieve start $(PENSIEVE_ARGS)
+	$(UV) run --no-sync pensieve start $(PENSIEVE_ARGS)
 
 .PHONY: format
 format: install ## Format the code and apply safe lint fixes
-	$(UV) run ruff format
-	$(UV) run ruff check --fix --fix-only
+	$(UV) run --no-sync ruff format
+	$(UV) run --no-sync ruff check --fix --fix-only
 
 .PHONY: lint
 lint: install ## ruff (format check + lint) and the import-linter layer contracts
-	$(UV) run ruff format --check
-	$(UV) run ruff check
-	$(UV) run lint-imports
+	$(UV) run --no-sync ruff format --check
+	$(UV) run --no-sync ruff check
+	$(UV) run --no-sync lint-imports
 
 .PHONY: typecheck
 typecheck: install ## mypy --strict over every package's src/
-	$(UV) run mypy packages/*/src apps/*/src
+	$(UV) run --no-sync mypy packages/*/src apps/*/src
 
 .PHONY: pytest
 pytest: install ## The test suite only (slow tests deselected)
-	$(TEST_ENV) $(UV) run pytest
+	$(TEST_ENV) $(UV) run --no-sync pytest
 
 .PHONY: test
 test: lint typecheck pytest ## Lint, type-check and run the tests (what CI runs)
 
 .PHONY: test-slow
 test-slow: install ## Only the slow tests (soak and long runs)
-	$(TEST_ENV) $(UV) run pytest -m slow
+	$(TEST_ENV) $(UV) run --no-sync pytest -m slow
 
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md
-	$(TEST_ENV) $(UV) run python benchmarks/run.py $(BENCH_ARGS)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches and the virtual environment (keeps models/)
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 .PHONY: help
 help: ## List the targets

@@ -1,10 +1,16 @@
 """Workspace-wide fixtures."""
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.servers import pensieve_server
+
+ROOT = Path(__file__).resolve().parents[1]
+# The checkout's models/ (as `make` sets it): the embedded model is converted once for all tests.
+os.environ.setdefault("PENSIEVE_MODELS_DIR", str(ROOT / "models"))
 
 
 @pytest.fixture(name="anyio_backend")

@@ -13,7 +13,7 @@ import pytest
 from tests.servers import API_KEY, pensieve_server
 
 CLAUDE_CODE_VERSION = "2.1.331"
-"""The version the recordings in ../shared/claude-code/ come from."""
+"""The version the recordings in tests/fixtures/claude-code/ come from."""
 
 
 def _cache_dir() -> Path:
@@ -22,7 +22,7 @@ def _cache_dir() -> Path:
 
 
 @pytest.fixture(name="claude_bin", scope="session")
-def _claude_bin() -> Path:
+def _claude_bin(pytestconfig: pytest.Config) -> Path:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.skip(
@@ -31,6 +31,13 @@ def _claude_bin() -> Path:
     prefix = _cache_dir()
     binary = prefix / "node_modules" / ".bin" / "claude"
     if not binary.exists():
+        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+        line = (
+            f"downloading Claude Code {CLAUDE_CODE_VERSION} from the npm registry into {prefix} "
+            "(once; PENSIEVE_TEST_CACHE moves the cache)"
+        )
+        if reporter is not None:
+            reporter.write_line(line)
         subprocess.run(
             [
                 npm,

@@ -1,6 +1,11 @@
-"""Every request recorded from Claude Code 2.1.331 is accepted by the real server."""
+"""Every request recorded from Claude Code 2.1.331 is accepted by the real server.
+
+The recordings live in tests/fixtures/claude-code/ (scripts/import-claude-recordings.py copies
+them in with neutral paths).
+"""
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -8,8 +13,9 @@ import pytest
 
 from tests.servers import API_KEY
 
-RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "claude-code"
+RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "claude-code"
 FILES = sorted(RECORDINGS.glob("*/*_POST_v1_messages.json"))
+PLACEHOLDERS = ("/home/claude-user", "/workspace/project")
 
 
 def _sse(text: str) -> list[str]:
@@ -18,8 +24,17 @@ def _sse(text: str) -> list[str]:
     ]
 
 
-def test_recordings_are_present() -> None:
-    assert len(FILES) >= 8, f"expected the Claude Code recordings in {RECORDINGS}"
+def test_recordings_are_in_the_repository() -> None:
+    assert len(FILES) >= 13, f"expected the Claude Code recordings in {RECORDINGS}"
+    for path in FILES:
+        assert path.is_relative_to(Path(__file__).resolve().parents[2])
+
+
+@pytest.mark.parametrize("recording", FILES, ids=lambda p: f"{p.parent.name}/{p.name[:3]}")
+def test_recordings_hold_only_placeholder_paths(recording: Path) -> None:
+    text = recording.read_text()
+    for path in re.findall(r"(?<![\w.])/(?:home|Users|root|tmp)/[^\s\"'`\\)]*", text):
+        assert path.startswith(PLACEHOLDERS), path
 
 
 @pytest.mark.parametrize("recording", FILES, ids=lambda p: f"{p.parent.name}/{p.name[:3]}")

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 
 
@@ -18,6 +19,7 @@ def test_version_and_help(run: Any) -> None:
         "validate",
         "claude",
         "completion",
+        "logs",
     ):
         assert command in help_text
 
@@ -31,8 +33,10 @@ def test_config_precedence_flag_env_file_default(run: Any, tmp_path: Path) -> No
     assert run("config", "get", "server.port", env=env).output.strip() == "8002"
     shown = run("config", "show", env=env).output
     assert "server.port                  8002  (env PENSIEVE_SERVER_PORT)" in shown
-    assert "server.api-keys              ['a', 'b']  (file)" in shown
-    assert "engine.precision             'auto'  (default)" in shown
+    assert 'server.api-keys              ["a", "b"]  (file)' in shown
+    assert 'engine.precision             "auto"  (default)' in shown
+    assert "model                        (unset)  (default)" in shown
+    assert "None" not in shown
     assert run("config", "path").output.strip() == str(tmp_path / "config.toml")
 
 
@@ -55,22 +59,71 @@ def test_config_init_writes_every_key(run: Any, tmp_path: Path) -> None:
     assert run("config", "init").exit_code == 1  # exists
 
 
-def test_claude_prints_and_writes(run: Any, tmp_path: Path) -> None:
-    printed = run("claude").output
-    assert "export ANTHROPIC_BASE_URL=http://127.0.0.1:7777" in printed
-    settings = tmp_path / "settings.json"
-    settings.write_text(json.dumps({"model": "opus", "env": {"KEEP": "1"}}))
-    result = run(
-        "claude", "--write", "--settings-file", str(settings), env={"ANTHROPIC_AUTH_TOKEN": "x"}
-    )
-    assert result.exit_code == 0
-    assert "ANTHROPIC_AUTH_TOKEN is set" in result.output
-    data = json.loads(settings.read_text())
-    assert data["model"] == "opus"
-    assert data["env"]["KEEP"] == "1"
-    assert data["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:7777"
-    assert list(tmp_path.glob("settings.json.bak-*"))
-
-
 def test_completion_script(run: Any) -> None:
     assert "_PENSIEVE_COMPLETE" in run("completion", "bash").output
+
+
+def test_config_set_keeps_comments_and_layout(run: Any, tmp_path: Path) -> None:
+    assert run("config", "init").exit_code == 0
+    before = (tmp_path / "config.toml").read_text()
+    result = run("config", "set", "server.port", "8001")
+    assert result.exit_code == 0
+    assert result.output.startswith("server.port = 8001 in ")
+    after = (tmp_path / "config.toml").read_text()
+    comments = [line for line in before.splitlines() if line.startswith("#")]
+    assert comments
+    assert all(line in after.splitlines() for line in comments)
+    assert "port = 8001" in after.split("[server]")[1].split("[engine]")[0]
+    assert run("config", "set", "log-level", "debug").exit_code == 0
+    assert run("config", "get", "log-level").output.strip() == "debug"
+    assert run("config", "get", "server.port").output.strip() == "8001"
+
+
+def test_config_show_names_the_effective_models_dir(run: Any, tmp_path: Path) -> None:
+    env = {"PENSIEVE_MODELS_DIR": str(tmp_path / "models")}
+    assert f"# models directory: {tmp_path / 'models'}" in run("config", "show", env=env).output
+    report = json.loads(run("config", "show", "--json", env=env).stdout)
+    assert report["models_dir"] == str(tmp_path / "models")
+    assert report["keys"]["server.port"] == {
+        "value": 7777,
+        "source": "default",
+        "env": "PENSIEVE_SERVER_PORT",
+    }
+    assert report["keys"]["models-dir"]["source"] == "env"
+
+
+def test_an_explicit_config_file_must_exist(run: Any, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    result = run("--config", str(missing), "config", "show")
+    assert result.exit_code == 1
+    assert f"config file {missing} does not exist" in result.output
+    assert run("--config", str(missing), "validate", "--no-load").exit_code == 1
+    # Creating it is what init is for.
+    assert run("--config", str(missing), "config", "init").exit_code == 0
+    assert run("--config", str(missing), "config", "show").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        ("start", "--api-key", ""),
+        ("start", "--api-key", "good", "--api-key", "  "),
+        ("start", "--set", "server.api-keys=a,,b"),
+    ],
+)
+def test_blank_api_keys_are_a_start_error(run: Any, how: tuple[str, ...]) -> None:
+    result = run(*how, "--host", "0.0.0.0")
+    assert result.exit_code == 1
+    assert "server.api-keys: empty or blank entries are not allowed" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_blank_api_keys_from_env_or_file(run: Any, tmp_path: Path) -> None:
+    env = {"PENSIEVE_SERVER_API_KEYS": ""}
+    result = run("validate", "--no-load", env=env)
+    assert result.exit_code == 1
+    assert "FAIL  config: server.api-keys: empty or blank entries" in result.output
+    (tmp_path / "config.toml").write_text('[server]\napi-keys = [" "]\n')
+    result = run("start")
+    assert result.exit_code == 1
+    assert "server.api-keys: empty or blank entries are not allowed" in result.output

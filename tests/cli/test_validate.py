@@ -1,3 +1,4 @@
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,43 @@ def test_public_bind_without_keys_fails(run: Any) -> None:
     result = run("validate", "--no-load", env={"PENSIEVE_SERVER_HOST": "0.0.0.0"})
     assert result.exit_code == 1
     assert "FAIL  auth: binding beyond loopback needs API keys" in result.output
+
+
+def test_every_bad_key_is_reported(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[server]\nprot = 1\nport = "x"\n[engine]\nmax-active-sequences = 1.5\n'
+    )
+    result = run("validate", "--no-load", env={"PENSIEVE_SERVER_PING_INTERVAL_S": "soon"})
+    assert result.exit_code == 1
+    fails = [line for line in result.output.splitlines() if line.startswith("FAIL  config")]
+    assert len(fails) == 4, result.output
+    assert "unknown key 'server.prot'" in result.output
+    assert "server.port: expected an integer, got 'x'" in result.output
+    assert "engine.max-active-sequences: expected an integer, got 1.5" in result.output
+    assert "server.ping-interval-s: expected a number, got 'soon'" in result.output
+    assert "a int" not in result.output
+
+
+def test_validate_json(run: Any) -> None:
+    result = run("validate", "--no-load", "--json", env={"PENSIEVE_SERVER_HOST": "0.0.0.0"})
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    by_check = {c["check"]: c for c in report["checks"]}
+    assert by_check["auth"]["outcome"] == "FAIL"
+    assert by_check["config"]["outcome"] == "ok"
+
+
+def test_models_rm_and_json(run: Any, models_dir: Path) -> None:
+    env = {"PENSIEVE_MODELS_DIR": str(models_dir)}
+    listed = json.loads(run("models", "list", "--json", env=env).stdout)
+    assert [m["name"] for m in listed["models"] if m["name"] == "smol"] == ["smol"]
+    shown = json.loads(run("models", "show", "smol", "--json", env=env).stdout)
+    assert shown["context_length"] == 8192
+    assert shown["served"] is False
+    missing = run("models", "rm", "nope", "--yes", env=env)
+    assert missing.exit_code == 1
+    assert "no stored model named 'nope'" in missing.output
+    removed = run("models", "rm", "smol", "--yes", env=env)
+    assert removed.exit_code == 0, removed.output
+    assert not (models_dir / "smol").exists()

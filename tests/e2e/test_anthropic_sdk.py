@@ -144,8 +144,12 @@ def test_error_rows(client: anthropic.Anthropic, server_url: str) -> None:
     ):
         stranger.messages.create(model="claude-x", max_tokens=10, messages=QUESTION)  # type: ignore[arg-type]
     with pytest.raises(anthropic.NotFoundError) as missing:
-        client.messages.create(model="gpt-4o", max_tokens=10, messages=QUESTION)
+        client.get("/v1/no-such-route", cast_to=object)
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    # One served model: a name of the client's own reaches it and is echoed back.
+    assert client.messages.create(model="my-model", max_tokens=5, messages=QUESTION).model == (
+        "my-model"
+    )
     with pytest.raises(anthropic.ContentTooLargeError) as large:
         client.messages.create(
             model="claude-x",

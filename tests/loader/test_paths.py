@@ -7,17 +7,14 @@ import pytest
 from pensieve_loader import paths
 
 
-def test_checkout_models_dir_and_env_override(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
-    root = paths.checkout_root()
-    assert root is not None
-    assert paths.default_models_dir() == root / "models"
+def test_env_names_the_models_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(paths.MODELS_DIR_ENV, str(tmp_path))
     assert paths.default_models_dir() == tmp_path
 
 
-def test_installed_at_a_shallow_path_is_not_a_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(paths, "__file__", "/site/pensieve_loader/paths.py")
-    assert paths.checkout_root() is None
+def test_without_env_the_user_data_dir_not_the_source_tree(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(paths.MODELS_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert paths.default_models_dir() == tmp_path / "data" / "pensieve" / "models"

@@ -15,25 +15,58 @@ BODY = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "co
 
 
 @pytest.mark.parametrize(
-    ("headers", "status"),
+    ("headers", "status", "message"),
     [
-        ({"x-api-key": "sk-test"}, 200),
-        ({"authorization": "Bearer sk-test"}, 200),
-        ({"x-api-key": "wrong"}, 401),
-        ({"authorization": "Bearer wrong"}, 401),
-        ({}, 401),
+        ({"x-api-key": "sk-test"}, 200, ""),
+        ({"authorization": "Bearer sk-test"}, 200, ""),
+        ({"x-api-key": "wrong"}, 401, "invalid x-api-key"),
+        (
+            {"authorization": "Bearer wrong"},
+            401,
+            "invalid API key in the Authorization: Bearer header",
+        ),
+        ({}, 401, "x-api-key header is required"),
+        ({"x-api-key": ""}, 401, "x-api-key header is required"),
+        ({"authorization": "Bearer "}, 401, "x-api-key header is required"),
     ],
 )
-async def test_auth(client: httpx.AsyncClient, headers: dict[str, str], status: int) -> None:
+async def test_auth(
+    client: httpx.AsyncClient, headers: dict[str, str], status: int, message: str
+) -> None:
     client.headers.pop("x-api-key")
     response = await client.post("/v1/messages", json=BODY, headers=headers)
     assert response.status_code == status
     if status == 401:
         assert response.json() == {
             "type": "error",
-            "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            "error": {"type": "authentication_error", "message": message},
         }
         assert response.headers["request-id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"authorization": "Bearer wrong"}, "invalid API key in the Authorization: Bearer header"),
+        ({}, "missing API key: send it as an Authorization: Bearer header"),
+    ],
+)
+async def test_openai_401_names_what_the_client_sent(
+    client: httpx.AsyncClient, headers: dict[str, str], message: str
+) -> None:
+    client.headers.pop("x-api-key")
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    response = await client.post("/v1/chat/completions", json=body, headers=headers)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["message"] == message
+    assert "x-api-key" not in error["message"]
+
+
+@pytest.mark.parametrize("keys", [("",), ("  ",), ("good", "")])
+def test_blank_api_keys_are_refused(keys: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError, match="empty or blank"):
+        ServerConfig(api_keys=keys, host="0.0.0.0")
 
 
 async def test_health_and_root_need_no_auth(client: httpx.AsyncClient) -> None:
@@ -54,7 +87,7 @@ async def test_models(client: httpx.AsyncClient) -> None:
     assert listing["object"] == "list"
     one = await client.get("/v1/models/claude-opus-5-5")
     assert one.json()["id"] == "claude-opus-5-5"
-    assert (await client.get("/v1/models/gpt-4")).status_code == 404
+    assert (await client.get("/v1/models/gpt-4")).json()["id"] == "gpt-4"
 
 
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:

@@ -236,12 +236,44 @@ async def test_engine_failure_mid_stream_is_an_error_event(
     assert response.json()["error"] == {"type": "api_error", "message": "boom"}
 
 
-async def test_unknown_model_is_not_found(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/messages", json={**BODY, "model": "gpt-4o"})
-    assert response.status_code == 404
-    assert response.json()["error"]["type"] == "not_found_error"
-    for name in ("fake-model", "local-model", "claude-haiku-4-5"):
-        assert (await client.post("/v1/messages", json={**BODY, "model": name})).status_code == 200
+@pytest.mark.parametrize("name", ["gpt-4o", "o3", "my-model", "qwen2.5-coder:7b", "claude-x"])
+async def test_any_model_name_reaches_the_one_served_model(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    response = await client.post("/v1/messages", json={**BODY, "model": name})
+    assert response.status_code == 200
+    assert response.json()["model"] == name  # echoed, as the client asked
+    chat = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+    response = await client.post("/v1/chat/completions", json=chat)
+    assert response.status_code == 200
+    assert response.json()["model"] == name
+
+
+async def test_strict_model_names_keep_anthropics_404(engine: FakeEngine) -> None:
+    from pensieve_server import ServerConfig, create_app
+
+    app = create_app(engine, ServerConfig(strict_model_names=True))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        response = await client.post("/v1/messages", json={**BODY, "model": "gpt-4o"})
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "not_found_error"
+        for name in ("fake-model", "local-model", "claude-haiku-4-5"):
+            ok = await client.post("/v1/messages", json={**BODY, "model": name})
+            assert ok.status_code == 200
+
+
+async def test_each_new_model_name_is_logged_once(client: httpx.AsyncClient) -> None:
+    import structlog
+    from structlog.testing import capture_logs
+
+    structlog.reset_defaults()  # CLI tests configure a level that filters info out
+    with capture_logs() as logs:
+        for _ in range(3):
+            await client.post("/v1/messages", json={**BODY, "model": "my-model"})
+    routed = [e for e in logs if e["event"] == "model_name_routed"]
+    assert [(e["requested"], e["served"]) for e in routed] == [("my-model", "fake-model")]
 
 
 async def test_count_tokens(client: httpx.AsyncClient, engine: FakeEngine) -> None:

@@ -7,9 +7,16 @@ import click
 from pensieve_core import ModelInfo
 
 
-def banner(info: ModelInfo, *, url: str, api_key: str | None, blas: str, source: str) -> str:
-    """The lines a user needs: the model, how it runs, and how to point clients at it."""
+def banner(
+    info: ModelInfo, *, bound: str, url: str, api_key: str | None, blas: str, source: str
+) -> str:
+    """The lines a user needs: the model, how it runs, and how to point clients at it.
+
+    ``bound`` is the address actually bound (``0.0.0.0`` included); ``url`` is what clients on
+    this machine use.
+    """
     key = api_key or "local"
+    where = f"{bound} (all interfaces; on this machine {url})" if bound != url else url
     lines: list[str | None] = [
         click.style("Pensieve is serving", bold=True) + f" {info.id} ({source})",
         f"  model     {info.architecture}, context {info.context_length} tokens, tools: "
@@ -17,7 +24,8 @@ def banner(info: ModelInfo, *, url: str, api_key: str | None, blas: str, source:
         f"  runs on   {info.device}, weights {info.precision}",
         f"  cpu blas  {blas}" if info.device == "cpu" else None,
         f"  loaded in {info.load_time_s:.1f}s from {info.path}",
-        f"  listening {url}",
+        f"  listening {where}",
+        "  auth      " + ("API key required" if api_key else "none"),
         "",
         "Claude Code:",
         f"  export ANTHROPIC_BASE_URL={url}",

@@ -13,7 +13,8 @@ import structlog
 
 from pensieve_cli import Settings, SettingSpec
 from pensieve_cli.commands.server import url_of
-from pensieve_core import ModelLoadError, PensieveError
+from pensieve_cli.progress import ProgressReporter
+from pensieve_core import ModelLoadError
 
 log = structlog.get_logger()
 
@@ -58,7 +59,7 @@ class AppLauncher:
         return f"loads in {loaded.load_time_s:.1f}s on {loaded.device} as {loaded.precision}"
 
     def serve(self, settings: Settings) -> None:
-        """Resolve and load the model, then serve until interrupted."""
+        """Bind the address, resolve and load the model, then serve until interrupted."""
         from pensieve_app import openblas
 
         openblas.reexec_with_openblas()
@@ -68,34 +69,42 @@ class AppLauncher:
         from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import InstrumentedEngine, MetricsRegistry
         from pensieve_mlx import MLXEngine
-        from pensieve_server import create_app, serve
+        from pensieve_server import bind_socket, bound_address, create_app, serve
 
         fmt = settings["log-format"]
         configure_logging(settings["log-level"], json=None if fmt == "auto" else fmt == "json")
         config = server_config(settings)
+        config.check_binding()
+        # Bound first: a port in use fails in a second, not after the model has loaded.
+        sock = bind_socket(config)
         models_dir = settings["models-dir"]
         try:
-            config.check_binding()
-            store = ModelStore(models_dir=Path(models_dir) if models_dir else default_models_dir())
+            store = ModelStore(
+                models_dir=Path(models_dir) if models_dir else default_models_dir(),
+                progress=ProgressReporter(f"converting {settings['model'] or 'the default model'}"),
+            )
             resolved = store.resolve(settings["model"])
             engine = MLXEngine.load(
                 resolved.path, name=resolved.name, config=engine_config(settings)
             )
-        except PensieveError as e:
-            raise click.ClickException(str(e)) from e
+        except BaseException:
+            sock.close()
+            raise
         metrics = MetricsRegistry()
         instrumented = InstrumentedEngine(engine, metrics)
         app = create_app(instrumented, config, metrics=metrics, close_engine=True)
-        url = url_of(config.host, config.port)
+        host, port = bound_address(sock)
         key = config.api_keys[0] if config.api_keys else None
         click.echo(
             banner(
-                engine.info, url=url, api_key=key, blas=openblas.describe(), source=resolved.source
+                engine.info,
+                bound=url_of(host, port, client=False),
+                url=url_of(host, port),
+                api_key=key,
+                blas=openblas.describe(),
+                source=resolved.source,
             ),
             err=True,
         )
-        try:
-            run_event_loop(serve(app, config))
-        except OSError as e:
-            raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {e}") from e
+        run_event_loop(serve(app, config, sock=sock))
         log.info("server_stopped")

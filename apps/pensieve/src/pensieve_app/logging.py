@@ -42,4 +42,5 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     for name in ("hypercorn.error", "hypercorn.access"):
         std = logging.getLogger(name)
         std.handlers = [handler]
+        std.setLevel(level.upper())
         std.propagate = False

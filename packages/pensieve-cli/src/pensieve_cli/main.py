@@ -9,6 +9,7 @@ import click
 
 from pensieve_cli.commands.claude import claude
 from pensieve_cli.commands.config import config
+from pensieve_cli.commands.logs import logs
 from pensieve_cli.commands.models import models
 from pensieve_cli.commands.server import start, stop
 from pensieve_cli.commands.status import status
@@ -63,9 +64,12 @@ def build_cli(launcher: Launcher, *, version: str) -> click.Group:
     def cli(ctx: click.Context, config_file: Path | None, debug: bool) -> None:
         """Pensieve: a local LLM server for Claude Code, the Anthropic SDKs and OpenAI clients."""
         ctx.obj = CliContext(
-            launcher=launcher, config_path=config_file or config_path(), debug=debug
+            launcher=launcher,
+            config_path=config_file or config_path(),
+            debug=debug,
+            config_explicit=config_file is not None,
         )
 
-    for command in (start, stop, status, models, config, validate, claude, completion):
+    for command in (start, stop, status, logs, models, config, validate, claude, completion):
         cli.add_command(command)
     return cli

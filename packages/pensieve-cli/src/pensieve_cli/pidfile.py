@@ -9,6 +9,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+KEEP_LOGS = 5
+"""Logs of earlier detached runs that are kept (``pensieve.log.1`` is the previous run)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ServerRecord:
@@ -20,6 +23,8 @@ class ServerRecord:
     identity: str
     """The process's start time as the OS reports it: a reused PID has another."""
     log: str = ""
+    api_key: str = ""
+    """The first accepted key, so ``pensieve claude`` can hand it on (the file is 0600)."""
 
 
 def process_identity(pid: int) -> str | None:
@@ -60,17 +65,34 @@ class PidFile:
         except (OSError, json.JSONDecodeError, TypeError):
             return None
 
-    def write(self, pid: int, url: str, started_at: float) -> ServerRecord:
-        """Record a server process."""
+    def write(self, pid: int, url: str, started_at: float, *, api_key: str = "") -> ServerRecord:
+        """Record a server process (readable by this user only: it may hold an API key)."""
         identity = process_identity(pid) or ""
         record = ServerRecord(
-            pid=pid, url=url, started_at=started_at, identity=identity, log=str(self.log_path)
+            pid=pid,
+            url=url,
+            started_at=started_at,
+            identity=identity,
+            log=str(self.log_path),
+            api_key=api_key,
         )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(record)))
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(asdict(record)))
         os.replace(tmp, self.path)
         return record
+
+    def rotate_log(self, keep: int = KEEP_LOGS) -> None:
+        """Start a fresh log: ``pensieve.log`` becomes ``.1``, ``.1`` becomes ``.2``, and so on."""
+        for n in range(keep - 1, 0, -1):
+            older = self.log_path.with_name(f"{self.log_path.name}.{n}")
+            if older.exists():
+                os.replace(older, self.log_path.with_name(f"{self.log_path.name}.{n + 1}"))
+        if self.log_path.exists():
+            os.replace(self.log_path, self.log_path.with_name(f"{self.log_path.name}.1"))
 
     def remove(self, *, only_pid: int | None = None) -> None:
         """Delete the file (only if it still names ``only_pid``, when given)."""

@@ -7,13 +7,14 @@ so the CLI validates them without importing those layers.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import tomlkit
 
 from pensieve_core import ConfigError
 
@@ -40,27 +41,20 @@ class SettingSpec:
     def parse_text(self, raw: str, where: str) -> Any:
         """A value written as text (environment, ``config set``, ``--set``)."""
         if self.type == "list":
-            return self.check([item.strip() for item in raw.split(",") if item.strip()], where)
+            # Empty items are kept so that check() refuses them: `--api-key ""` is a mistake.
+            return self.check([item.strip() for item in raw.split(",")], where)
         if self.type == "bool":
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
                 return True
             if lowered in ("0", "false", "no", "off"):
                 return False
-            raise ConfigError(
-                f"{self.key}: expected true or false, got {raw!r} ({where})",
-                key=self.key,
-                source=where,
-            )
+            raise self._error(f"expected true or false, got {raw!r}", where)
         if self.type in ("int", "float"):
             try:
                 return self.check(int(raw) if self.type == "int" else float(raw), where)
             except ValueError:
-                raise ConfigError(
-                    f"{self.key}: expected {'an integer' if self.type == 'int' else 'a number'}, got {raw!r} ({where})",
-                    key=self.key,
-                    source=where,
-                ) from None
+                raise self._error(f"expected {EXPECTED[self.type]}, got {raw!r}", where) from None
         return self.check(raw, where)
 
     def check(self, value: Any, where: str) -> Any:
@@ -75,24 +69,38 @@ class SettingSpec:
         }[self.type]
         if not ok:
             expected = (
-                f"one of {', '.join(self.choices)}" if self.type == "choice" else f"a {self.type}"
+                f"one of {', '.join(self.choices)}"
+                if self.type == "choice"
+                else EXPECTED[self.type]
             )
-            raise ConfigError(
-                f"{self.key}: expected {expected}, got {value!r} ({where})",
-                key=self.key,
-                source=where,
-            )
+            raise self._error(f"expected {expected}, got {value!r}", where)
+        if self.type == "list" and any(not item.strip() for item in value):
+            raise self._error(f"empty or blank entries are not allowed, got {value!r}", where)
         if self.key.endswith("port") and not 1 <= value <= 65535:
-            raise ConfigError(
-                f"{self.key}: {value} is not a port (1-65535) ({where})", key=self.key, source=where
-            )
+            raise self._error(f"{value} is not a port (1-65535)", where)
         if self.type in ("int", "float") and value < 0:
-            raise ConfigError(
-                f"{self.key}: must not be negative, got {value} ({where})",
-                key=self.key,
-                source=where,
-            )
+            raise self._error(f"must not be negative, got {value}", where)
         return float(value) if self.type == "float" else value
+
+    def _error(self, problem: str, where: str) -> ConfigError:
+        return ConfigError(f"{self.key}: {problem} ({where})", key=self.key, source=where)
+
+
+EXPECTED = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list of strings",
+}
+
+
+class SettingsError(ConfigError):
+    """One or more keys are bad; ``problems`` holds each one, so ``validate`` can list them all."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +135,7 @@ class Settings:
 
 
 def read_file(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Any]:
-    """Flatten and validate a TOML config file; unknown keys are errors naming the file."""
+    """Flatten and validate a TOML config file; every unknown key or bad value is reported."""
     if not path.is_file():
         return {}
     try:
@@ -140,14 +148,24 @@ def read_file(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Any]:
             flat.update({f"{name}.{k}": v for k, v in value.items()})
         else:
             flat[name] = value
+    checked: dict[str, Any] = {}
+    problems: list[ConfigError] = []
     for key, value in flat.items():
         if key not in specs:
             known = ", ".join(sorted(specs))
-            raise ConfigError(
-                f"{path}: unknown key {key!r} (known: {known})", key=key, source=str(path)
+            problems.append(
+                ConfigError(
+                    f"{path}: unknown key {key!r} (known: {known})", key=key, source=str(path)
+                )
             )
-        flat[key] = specs[key].check(value, str(path))
-    return flat
+            continue
+        try:
+            checked[key] = specs[key].check(value, str(path))
+        except ConfigError as e:
+            problems.append(e)
+    if problems:
+        raise SettingsError(problems)
+    return checked
 
 
 def resolve(
@@ -157,46 +175,37 @@ def resolve(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve every key by precedence: flag > environment > file > default."""
+    """Resolve every key by precedence: flag > environment > file > default.
+
+    Raises:
+        SettingsError: every bad value, from any source, at once.
+    """
     by_key = {s.key: s for s in specs}
     environ = os.environ if environ is None else environ
-    from_file = read_file(path, by_key)
+    problems: list[ConfigError] = []
+    try:
+        from_file = read_file(path, by_key)
+    except SettingsError as e:
+        problems += e.problems
+        from_file = {}
     values: dict[str, Resolved] = {}
     for spec in specs:
-        if flags and flags.get(spec.key) is not None:
-            values[spec.key] = Resolved(spec.check(flags[spec.key], "flag"), "flag")
-        elif spec.env in environ:
-            values[spec.key] = Resolved(spec.parse_text(environ[spec.env], spec.env), "env")
-        elif spec.key in from_file:
-            values[spec.key] = Resolved(from_file[spec.key], "file")
-        else:
-            values[spec.key] = Resolved(spec.default, "default")
+        try:
+            if flags and flags.get(spec.key) is not None:
+                values[spec.key] = Resolved(spec.check(flags[spec.key], "flag"), "flag")
+            elif spec.env in environ:
+                values[spec.key] = Resolved(spec.parse_text(environ[spec.env], spec.env), "env")
+            elif spec.key in from_file:
+                values[spec.key] = Resolved(from_file[spec.key], "file")
+            else:
+                values[spec.key] = Resolved(spec.default, "default")
+        except ConfigError as e:
+            problems.append(e)
+    if problems:
+        raise SettingsError(problems)
     return Settings(specs, values, path)
 
 
-def to_toml(values: Mapping[str, Any]) -> str:
-    """Write flat ``section.key`` values back as TOML (top-level keys first)."""
-    top = {k: v for k, v in values.items() if "." not in k}
-    sections: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        if "." in key:
-            section, name = key.split(".", 1)
-            sections.setdefault(section, {})[name] = value
-    lines = [f"{k} = {_toml_value(v)}" for k, v in sorted(top.items())]
-    for section, items in sorted(sections.items()):
-        lines += [
-            "",
-            f"[{section}]",
-            *(f"{k} = {_toml_value(v)}" for k, v in sorted(items.items())),
-        ]
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(json.dumps(v) for v in value) + "]"
-    return json.dumps(value)
+def toml_value(value: Any) -> str:
+    """``value`` written as TOML (``true``, ``0.6``, ``"info"``, ``["a", "b"]``)."""
+    return str(tomlkit.item(value).as_string())

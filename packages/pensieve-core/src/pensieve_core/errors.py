@@ -91,3 +91,15 @@ class OverloadedError(PensieveError):
 
 class EngineError(PensieveError):
     """The engine failed while running a request (not the client's fault)."""
+
+
+class ListenError(PensieveError):
+    """The server cannot listen on its address (in use, not permitted, not an address here)."""
+
+    def __init__(self, host: str, port: int, reason: str, *, in_use: bool) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason
+        self.in_use = in_use
+        """Another process holds the port (``EADDRINUSE``)."""

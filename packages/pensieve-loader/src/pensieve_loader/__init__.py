@@ -7,6 +7,7 @@ imported lazily so that listing and validating models stays quick.
 from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf
 from pensieve_loader.hub import looks_like_repo_id
 from pensieve_loader.paths import default_models_dir
+from pensieve_loader.progress import Progress
 from pensieve_loader.store import ModelStore, ResolvedModel, model_name_for
 from pensieve_loader.validate import (
     ModelSummary,
@@ -19,6 +20,7 @@ __all__ = (
     "DEFAULT_MODEL_NAME",
     "ModelStore",
     "ModelSummary",
+    "Progress",
     "ResolvedModel",
     "chat_template_of",
     "context_length_of",

@@ -24,6 +24,7 @@ from pensieve_core import ModelFormatError, UnsupportedModelError
 from pensieve_loader.atomic import atomic_directory
 from pensieve_loader.gguf_quant import GROUP_SIZE, REPACKABLE, AffineTensor, repack
 from pensieve_loader.gguf_tokenizer import build_tokenizer, tokenizer_config
+from pensieve_loader.progress import Progress
 
 log = structlog.get_logger()
 
@@ -202,7 +203,7 @@ def _quantization(bits_by_module: dict[str, int | None]) -> dict[str, Any] | Non
     return quant
 
 
-def convert_gguf(source: Path, destination: Path) -> Path:
+def convert_gguf(source: Path, destination: Path, progress: Progress | None = None) -> Path:
     """Convert ``source`` into the MLX model directory ``destination`` (written atomically).
 
     Raises:
@@ -227,11 +228,16 @@ def convert_gguf(source: Path, destination: Path) -> Path:
     config = _config(reader, arch, tied, source)
     weights: dict[str, npt.NDArray[Any]] = {}
     bits_by_module: dict[str, int | None] = {}
+    total = sum(int(t.n_bytes) for t in reader.tensors)
+    done = 0
     try:
         for tensor in reader.tensors:
             module, arrays, bits = _tensor_arrays(tensor, arch, config)
             weights.update(arrays)
             bits_by_module[module] = bits
+            done += int(tensor.n_bytes)
+            if progress is not None:
+                progress(done, total)
     except (ValueError, IndexError) as e:
         raise ModelFormatError(f"GGUF {path!r} has a malformed tensor: {e}", path=path) from e
     if (quant := _quantization(bits_by_module)) is not None:

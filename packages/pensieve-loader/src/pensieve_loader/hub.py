@@ -74,3 +74,19 @@ def cached_repos(cache_dir: Path | None = None) -> list[tuple[str, Path]]:
         if (snapshot / "config.json").is_file():
             found.append((repo.name.removeprefix("models--").replace("--", "/"), snapshot))
     return found
+
+
+def remove_cached_repo(repo_id: str, *, cache_dir: Path | None = None) -> Path:
+    """Delete every cached revision of ``repo_id`` (huggingface_hub's own cache deletion).
+
+    Raises:
+        ModelNotFoundError: the repo is not in the cache.
+    """
+    from huggingface_hub import scan_cache_dir
+
+    info = scan_cache_dir(cache_dir)
+    for repo in info.repos:
+        if repo.repo_id == repo_id and repo.repo_type == "model":
+            info.delete_revisions(*(r.commit_hash for r in repo.revisions)).execute()
+            return Path(repo.repo_path)
+    raise ModelNotFoundError(f"{repo_id!r} is not in the Hugging Face cache", model=repo_id)

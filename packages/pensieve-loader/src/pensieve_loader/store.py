@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,8 +13,9 @@ import structlog
 
 from pensieve_core import ModelFormatError, ModelNotFoundError
 from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf
-from pensieve_loader.hub import cached_repos, hub_snapshot, looks_like_repo_id
+from pensieve_loader.hub import cached_repos, hub_snapshot, looks_like_repo_id, remove_cached_repo
 from pensieve_loader.paths import default_models_dir
+from pensieve_loader.progress import Progress
 from pensieve_loader.validate import ModelSummary, validate_model_dir
 
 log = structlog.get_logger()
@@ -52,6 +54,8 @@ class ModelStore:
     hub_cache_dir: Path | None = None
     """The Hugging Face cache; ``None`` means huggingface_hub's default."""
     allow_download: bool = True
+    progress: Progress | None = None
+    """Told how a GGUF conversion advances (``None``: silent)."""
 
     def resolve(self, ref: str | None) -> ResolvedModel:
         """Resolve a model reference.
@@ -100,6 +104,25 @@ class ModelStore:
         snapshot = hub_snapshot(repo_id, cache_dir=self.hub_cache_dir, download=self.allow_download)
         return ResolvedModel(repo_id, validate_model_dir(snapshot), "hub")
 
+    def remove(self, name: str) -> Path:
+        """Delete a model: a directory in the models directory, or a repo in the hub cache.
+
+        Raises:
+            ModelNotFoundError: no model of that name is stored.
+        """
+        local = self.models_dir / name
+        if "/" not in name and name not in ("", ".", "..") and local.is_dir():
+            shutil.rmtree(local)
+            log.info("model_removed", name=name, path=str(local))
+            return local
+        for repo, _ in cached_repos(self.hub_cache_dir):
+            if repo == name:
+                removed = remove_cached_repo(repo, cache_dir=self.hub_cache_dir)
+                log.info("model_removed", name=name, path=str(removed))
+                return removed
+        known = ", ".join(n for n, _ in self.list_models()) or "none"
+        raise ModelNotFoundError(f"no stored model named {name!r} (stored: {known})", model=name)
+
     def list_models(self) -> list[tuple[str, ModelSummary | ModelFormatError]]:
         """Every model in the models directory and the hub cache, with its summary or its fault."""
         found: list[tuple[str, ModelSummary | ModelFormatError]] = []
@@ -137,6 +160,6 @@ class ModelStore:
         from pensieve_loader.gguf_convert import convert_gguf
 
         log.info("model_converting", name=name, source=gguf.name)
-        convert_gguf(gguf, destination)
+        convert_gguf(gguf, destination, progress=self.progress)
         marker.write_text(json.dumps(stamp))
         return ResolvedModel(name, validate_model_dir(destination), source, converted=True)

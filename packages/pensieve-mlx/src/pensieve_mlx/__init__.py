@@ -8,9 +8,14 @@ a prefix KV cache and cancellation live here. It knows nothing of HTTP.
 MLX itself is imported on first use of the engine, so reading ``MLXEngineConfig`` stays light.
 """
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from pensieve_mlx.config import MLXEngineConfig
+
+# mlx-lm imports transformers for its tokenizers, which warns on every start that PyTorch is
+# missing; MLX needs no PyTorch, so the advice is noise in every log and error message.
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 if TYPE_CHECKING:
     from pensieve_mlx.engine import MLXEngine

@@ -11,9 +11,9 @@ from pensieve_server.config import ServerConfig, is_loopback
 
 if TYPE_CHECKING:
     from pensieve_server.app import create_app
-    from pensieve_server.hosting import serve
+    from pensieve_server.hosting import bind_socket, bound_address, serve
 
-__all__ = ("ServerConfig", "create_app", "is_loopback", "serve")
+__all__ = ("ServerConfig", "bind_socket", "bound_address", "create_app", "is_loopback", "serve")
 
 
 def __getattr__(name: str) -> Any:
@@ -21,8 +21,8 @@ def __getattr__(name: str) -> Any:
         from pensieve_server.app import create_app
 
         return create_app
-    if name == "serve":
-        from pensieve_server.hosting import serve
+    if name in ("serve", "bind_socket", "bound_address"):
+        from pensieve_server import hosting
 
-        return serve
+        return getattr(hosting, name)
     raise AttributeError(name)

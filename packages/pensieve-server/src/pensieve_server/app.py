@@ -42,7 +42,7 @@ def create_app(
     state = AppState(
         engine=engine,
         config=config,
-        names=ModelNames(engine.info.id, config.model_aliases),
+        names=ModelNames(engine.info.id, config.model_aliases, strict=config.strict_model_names),
         metrics=metrics,
     )
 

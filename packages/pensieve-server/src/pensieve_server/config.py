@@ -24,7 +24,10 @@ class ServerConfig:
     allow_public: bool = False
     """Allow binding beyond loopback without API keys."""
     model_aliases: tuple[str, ...] = ("local-model",)
-    """Extra model names that reach the served model (besides ``claude-*`` and its own name)."""
+    """Extra model names listed by ``/v1/models`` (and accepted under ``strict-model-names``)."""
+    strict_model_names: bool = False
+    """Answer 404 ``not_found_error`` for model names other than ``claude-*``, the served name and
+    the aliases. Off: any name reaches the served model and is echoed back."""
     max_body_bytes: int = 32 * MIB
     """Largest accepted request body; larger ones get 413 ``request_too_large``."""
     ping_interval_s: float = 5 * SECONDS
@@ -36,6 +39,13 @@ class ServerConfig:
     """Serve ``/metrics`` without auth."""
     graceful_timeout_s: float = 30 * SECONDS
     """How long shutdown waits for in-flight requests."""
+
+    def __post_init__(self) -> None:
+        # An empty key would count as "keys set" yet match a request that sends none.
+        if any(not key.strip() for key in self.api_keys):
+            raise ConfigError(
+                "server.api-keys: an API key is empty or blank", key="server.api-keys"
+            )
 
     def check_binding(self) -> None:
         """Refuse a non-loopback bind without keys unless explicitly allowed."""

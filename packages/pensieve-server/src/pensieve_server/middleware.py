@@ -77,7 +77,9 @@ class RequestContextMiddleware:
             if self._metrics is not None:
                 self._metrics.observe_request(route_label(scope["path"]), status)
             if not scope["state"].get("logged"):
-                log.info(
+                # Health polls (status, --detach, load balancers) would drown the log at info.
+                emit = log.debug if scope["path"] == "/health" else log.info
+                emit(
                     "request_finished",
                     method=scope["method"],
                     status=status,
@@ -95,11 +97,7 @@ class AuthMiddleware:
         self._keys = [k.encode() for k in api_keys]
         self._public = public_paths
 
-    def _authorized(self, headers: Headers) -> bool:
-        offered = headers.get("x-api-key", "")
-        auth = headers.get("authorization", "")
-        if not offered and auth.lower().startswith("bearer "):
-            offered = auth[7:].strip()
+    def _authorized(self, offered: str) -> bool:
         candidate = offered.encode()
         # Compare against every key so timing reveals neither the key nor which one matched.
         matches = [hmac.compare_digest(candidate, key) for key in self._keys]
@@ -110,12 +108,35 @@ class AuthMiddleware:
         if scope["type"] != "http" or not self._keys or scope["path"] in self._public:
             await self.app(scope, receive, send)
             return
-        if not self._authorized(Headers(scope=scope)):
-            message = "invalid x-api-key"
-            make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
+        offered, sent_as = offered_key(Headers(scope=scope))
+        if not offered or not self._authorized(offered):
+            openai = scope["path"].startswith("/v1/chat/")
+            make = openai_error if openai else anthropic_error
+            message = auth_message(sent_as, openai=openai)
             await make(401, "authentication_error", message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def offered_key(headers: Headers) -> tuple[str, str]:
+    """The key a client sent and how: ``x-api-key``, ``bearer`` or ``""`` (none)."""
+    if key := headers.get("x-api-key", "").strip():
+        return key, "x-api-key"
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and (key := auth[7:].strip()):
+        return key, "bearer"
+    return "", ""
+
+
+def auth_message(sent_as: str, *, openai: bool) -> str:
+    """A 401 message that names what the client sent, in its dialect's words."""
+    if sent_as == "bearer":
+        return "invalid API key in the Authorization: Bearer header"
+    if sent_as == "x-api-key":
+        return "invalid x-api-key"
+    if openai:
+        return "missing API key: send it as an Authorization: Bearer header"
+    return "x-api-key header is required"
 
 
 class BodyLimitMiddleware:

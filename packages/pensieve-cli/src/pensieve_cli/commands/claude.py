@@ -1,4 +1,12 @@
-"""``pensieve claude``: point Claude Code at this server."""
+"""``pensieve claude``: run Claude Code against this server, or write its settings.
+
+What Claude Code 2.1.331 reads (checked in its binary): ``CLAUDE_CODE_MAX_CONTEXT_TOKENS`` sets the
+context window only for model names it does not know (a ``claude-*`` name keeps 200k), so the
+served model's own name goes into ``ANTHROPIC_MODEL`` and the haiku/sonnet/opus defaults. It
+reserves ``min(max output tokens, 20000)`` of the window and compacts 13,000 tokens before the
+rest fills up, so with its default 32,000 output tokens a 32k window would compact on every turn:
+``CLAUDE_CODE_MAX_OUTPUT_TOKENS`` is set to an eighth of the window.
+"""
 
 from __future__ import annotations
 
@@ -6,68 +14,220 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from pensieve_cli.commands.server import url_of
+from pensieve_cli.commands.server import healthy, url_of
 from pensieve_cli.context import CliContext, pass_cli
+from pensieve_cli.pidfile import is_ours
+
+AUTO_COMPACT_BUFFER = 13_000
+"""Tokens before the window's end at which Claude Code compacts."""
+FULL_PROMPT_TOKENS = 12_000
+"""About what Claude Code's full system prompt and tool schemas take (recorded)."""
+MANAGED = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+    "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "DISABLE_TELEMETRY",
+    "DISABLE_AUTOUPDATER",
+)
+"""Every key ``--write`` may set, so ``--remove`` takes exactly these back out."""
 
 
-def claude_env(url: str, api_key: str) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The server Claude Code should talk to."""
+
+    url: str
+    api_key: str
+    model: str | None = None
+    """The served model's name (known only when a server runs)."""
+    context_length: int | None = None
+
+
+def output_tokens_for(window: int) -> int:
+    """Output tokens to ask for: an eighth of the window, within Claude Code's own bounds."""
+    return max(1024, min(20_000, window // 8))
+
+
+def claude_env(target: Target) -> dict[str, str]:
     """The environment Claude Code needs to use this server."""
-    return {
-        "ANTHROPIC_BASE_URL": url,
-        "ANTHROPIC_API_KEY": api_key,
+    env = {"ANTHROPIC_BASE_URL": target.url, "ANTHROPIC_API_KEY": target.api_key}
+    if target.model:
+        for name in MANAGED[2:7]:
+            env[name] = target.model
+    if target.context_length:
+        env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(target.context_length)
+        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(output_tokens_for(target.context_length))
+    env |= {
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
     }
+    return env
 
 
-@click.command()
-@click.option(
-    "--write", is_flag=True, help="Merge the settings into ~/.claude/settings.json (with a backup)."
-)
-@click.option(
-    "--settings-file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Another settings.json to write.",
-)
-@pass_cli
-def claude(ctx: CliContext, write: bool, settings_file: Path | None) -> None:
-    """Print (or write) what Claude Code needs to use this server."""
+def find_target(ctx: CliContext) -> Target:
+    """The running server's address, key, model and window; the config's when none runs."""
+    record = ctx.pid_file().read()
+    if record is not None and is_ours(record):
+        health = healthy(record.url)
+        if health is not None:
+            model = health.get("model")
+            window = health.get("context_length")
+            return Target(
+                url=record.url,
+                api_key=record.api_key or "local",
+                model=model if isinstance(model, str) else None,
+                context_length=window if isinstance(window, int) else None,
+            )
     settings = ctx.settings()
     keys = settings["server.api-keys"]
-    env = claude_env(
-        url_of(settings["server.host"], settings["server.port"]), keys[0] if keys else "local"
+    url = url_of(settings["server.host"], settings["server.port"])
+    click.echo(
+        f"warning: no Pensieve server is running; using the configured address {url} "
+        "(start one with `pensieve start --detach` to pass on its model and window)",
+        err=True,
     )
+    return Target(url=url, api_key=keys[0] if keys else "local")
+
+
+def _warn(target: Target) -> None:
     if os.environ.get("ANTHROPIC_AUTH_TOKEN"):
         click.echo(
             "warning: ANTHROPIC_AUTH_TOKEN is set in this shell; Claude Code sends it instead of "
             "ANTHROPIC_API_KEY. Unset it, or set it to the same key.",
             err=True,
         )
-    if not write:
+    window = target.context_length
+    if window is not None:
+        room = window - output_tokens_for(window) - AUTO_COMPACT_BUFFER - FULL_PROMPT_TOKENS
+        if room < 0:
+            click.echo(
+                f"warning: {target.model} has a {window}-token window; Claude Code's full prompt "
+                f"(~{FULL_PROMPT_TOKENS} tokens) plus its compaction buffer does not fit: use "
+                "`claude --bare`, or serve a model with a window of 32k tokens or more",
+                err=True,
+            )
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("claude_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--env", "print_env", is_flag=True, help="Print the environment as shell exports.")
+@click.option(
+    "--write", is_flag=True, help="Merge the settings into ~/.claude/settings.json (with a backup)."
+)
+@click.option(
+    "--project",
+    is_flag=True,
+    help="Merge them into .claude/settings.local.json in the current directory instead.",
+)
+@click.option("--remove", is_flag=True, help="Take the settings back out of that file.")
+@click.option(
+    "--settings-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Another settings.json to write or clean.",
+)
+@click.option(
+    "--claude-bin", default="claude", show_default=True, help="The Claude Code executable."
+)
+@pass_cli
+def claude(
+    ctx: CliContext,
+    claude_args: tuple[str, ...],
+    print_env: bool,
+    write: bool,
+    project: bool,
+    remove: bool,
+    settings_file: Path | None,
+    claude_bin: str,
+) -> None:
+    """Run Claude Code against the running server (`pensieve claude -- -p "hi"`).
+
+    Nothing global changes unless --write (or --project) is given; --remove undoes that.
+    """
+    target_file = settings_file or (
+        Path.cwd() / ".claude" / "settings.local.json"
+        if project
+        else Path.home() / ".claude" / "settings.json"
+    )
+    if remove:
+        _remove(target_file)
+        return
+    target = find_target(ctx)
+    env = claude_env(target)
+    _warn(target)
+    if print_env:
         for name, value in env.items():
             click.echo(f"export {name}={value}")
-        click.echo(
-            "# Shell exports do not reach a running Claude Code: `pensieve claude --write` persists them."
-        )
         return
-    target = settings_file or Path.home() / ".claude" / "settings.json"
-    data: dict[str, object] = {}
-    if target.is_file():
-        try:
-            data = json.loads(target.read_text())
-        except json.JSONDecodeError as e:
-            raise click.ClickException(f"{target} is not valid JSON ({e}); not touching it") from e
-        backup = target.with_name(f"{target.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(target, backup)
+    if write or project or settings_file is not None:
+        _write(target_file, env)
+        return
+    binary = shutil.which(claude_bin)
+    if binary is None:
+        raise click.ClickException(
+            f"{claude_bin!r} not found: install Claude Code with "
+            "`npm install -g @anthropic-ai/claude-code` (Node.js 18 or newer)"
+        )
+    os.execve(binary, [binary, *claude_args], {**os.environ, **env})
+
+
+def _load(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise click.ClickException(f"{path} is not valid JSON ({e}); not touching it") from e
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{path} does not hold a JSON object; not touching it")
+    return data
+
+
+def _save(path: Path, data: dict[str, object]) -> None:
+    if path.is_file():
+        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
         click.echo(f"backup: {backup}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _write(path: Path, env: dict[str, str]) -> None:
+    data = _load(path)
     existing = data.get("env")
-    merged = {**(existing if isinstance(existing, dict) else {}), **env}
-    data["env"] = merged
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=2) + "\n")
-    click.echo(f"wrote the Pensieve settings into {target}")
+    kept = {
+        k: v
+        for k, v in (existing if isinstance(existing, dict) else {}).items()
+        if k not in MANAGED
+    }
+    data["env"] = {**kept, **env}
+    _save(path, data)
+    click.echo(f"wrote the Pensieve settings into {path} (`pensieve claude --remove` undoes it)")
+
+
+def _remove(path: Path) -> None:
+    data = _load(path)
+    existing = data.get("env")
+    if not isinstance(existing, dict) or not any(k in existing for k in MANAGED):
+        click.echo(f"no Pensieve settings in {path}")
+        return
+    remaining = {k: v for k, v in existing.items() if k not in MANAGED}
+    if remaining:
+        data["env"] = remaining
+    else:
+        data.pop("env")
+    _save(path, data)
+    click.echo(f"removed the Pensieve settings from {path}")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
 
 from pensieve_cli.context import CliContext, pass_cli
-from pensieve_cli.settings import read_file, to_toml
+from pensieve_cli.pidfile import is_ours
+from pensieve_cli.settings import Settings, read_file, toml_value
+from pensieve_core import ConfigError
 
 
 @click.group()
@@ -20,16 +28,41 @@ def path(ctx: CliContext) -> None:
     click.echo(str(ctx.config_path))
 
 
+def effective_models_dir(settings: Settings) -> Path:
+    """Where models are stored: ``models-dir``, else ``$PENSIEVE_MODELS_DIR`` or the data dir."""
+    from pensieve_loader import default_models_dir
+
+    configured = settings["models-dir"]
+    return Path(configured).expanduser() if configured else default_models_dir()
+
+
 @config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
-def show_config(ctx: CliContext) -> None:
-    """Every key, its value and where the value came from."""
+def show_config(ctx: CliContext, as_json: bool) -> None:
+    """Every key, its value (as TOML) and where the value came from."""
     settings = ctx.settings()
+    models_dir = effective_models_dir(settings)
+    if as_json:
+        keys = {
+            key: {"value": r.value, "source": r.source, "env": settings.specs[key].env}
+            for key, r in settings.values.items()
+        }
+        report = {
+            "config_file": str(ctx.config_path),
+            "config_file_exists": ctx.config_path.is_file(),
+            "models_dir": str(models_dir),
+            "keys": keys,
+        }
+        click.echo(json.dumps(report, indent=2))
+        return
     click.echo(f"# {ctx.config_path}{'' if ctx.config_path.is_file() else ' (not created yet)'}")
+    click.echo(f"# models directory: {models_dir}")
     width = max(len(k) for k in settings.values)
     for key, resolved in settings.values.items():
         source = resolved.source if resolved.source != "env" else f"env {settings.specs[key].env}"
-        click.echo(f"{key.ljust(width)}  {resolved.value!r}  ({source})")
+        shown = "(unset)" if resolved.value is None else toml_value(resolved.value)
+        click.echo(f"{key.ljust(width)}  {shown}  ({source})")
 
 
 @config.command()
@@ -41,6 +74,7 @@ def init(ctx: CliContext, force: bool) -> None:
         raise click.ClickException(f"{ctx.config_path} exists (use --force to overwrite)")
     lines = [
         "# Pensieve configuration. Precedence: flag > PENSIEVE_* environment > this file > default.",
+        "# `pensieve config set KEY VALUE` edits this file and keeps its comments.",
         "",
     ]
     section = ""
@@ -49,10 +83,8 @@ def init(ctx: CliContext, force: bool) -> None:
             section = spec.key.split(".")[0]
             lines += ["", f"[{section}]"]
         name = spec.key.split(".", 1)[-1]
-        value = (
-            to_toml({name: spec.default}).strip() if spec.default is not None else f'{name} = ""'
-        )
-        lines += [f"# {spec.help}" if spec.help else "", f"# {value}"]
+        value = toml_value(spec.default) if spec.default is not None else '""'
+        lines += [f"# {spec.help}" if spec.help else "", f"# {name} = {value}"]
     ctx.config_path.parent.mkdir(parents=True, exist_ok=True)
     ctx.config_path.write_text("\n".join(lines) + "\n")
     click.echo(f"wrote {ctx.config_path}")
@@ -77,12 +109,34 @@ def get(ctx: CliContext, key: str) -> None:
 @click.argument("value")
 @pass_cli
 def set_value(ctx: CliContext, key: str, value: str) -> None:
-    """Set KEY to VALUE in the config file (lists are comma-separated)."""
+    """Set KEY to VALUE in the config file, keeping its comments (lists are comma-separated)."""
     specs = {s.key: s for s in ctx.launcher.settings()}
     if key not in specs:
         raise click.ClickException(f"unknown key {key!r} (see `pensieve config show`)")
-    current = read_file(ctx.config_path, specs)
-    current[key] = specs[key].parse_text(value, "argument")
+    read_file(ctx.config_path, specs)  # the file as it is must be valid before it is edited
+    parsed = specs[key].parse_text(value, "argument")
+    text = ctx.config_path.read_text() if ctx.config_path.is_file() else ""
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as e:
+        raise ConfigError(f"{ctx.config_path}: not valid TOML: {e}") from e
+    _set(document, key, parsed)
     ctx.config_path.parent.mkdir(parents=True, exist_ok=True)
-    ctx.config_path.write_text(to_toml(current))
-    click.echo(f"{key} = {current[key]!r} in {ctx.config_path}")
+    ctx.config_path.write_text(document.as_string())
+    click.echo(f"{key} = {toml_value(parsed)} in {ctx.config_path}")
+    record = ctx.pid_file().read()
+    if record is not None and is_ours(record):
+        click.echo(f"restart the server to apply (PID {record.pid}: `pensieve stop`, then start)")
+
+
+def _set(document: tomlkit.TOMLDocument, key: str, value: Any) -> None:
+    """Set ``section.name`` (or a top-level ``name``) in place."""
+    if "." not in key:
+        document[key] = value
+        return
+    section, name = key.split(".", 1)
+    table = document.get(section)
+    if table is None:
+        table = tomlkit.table()
+        document[section] = table
+    table[name] = value

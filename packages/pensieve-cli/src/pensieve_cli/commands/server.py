@@ -16,6 +16,7 @@ import click
 
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_cli.pidfile import PidFile, is_ours
+from pensieve_core import ListenError
 
 
 def _flags(
@@ -45,9 +46,11 @@ def _flags(
     return flags
 
 
-def url_of(host: str, port: int) -> str:
-    """The base URL clients use."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+def url_of(host: str, port: int, *, client: bool = True) -> str:
+    """The base URL clients on this machine use (``client``), or the bound address as it is."""
+    if client and host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
 
 
@@ -110,14 +113,31 @@ def start(
         raise click.ClickException(
             f"a server is already running (PID {running.pid}, {running.url}); `pensieve stop` first"
         )
+    keys = settings["server.api-keys"]
     if detach:
-        _detach(ctx, pid_file, url, wait)
+        _detach(ctx, pid_file, url, wait, api_key=keys[0] if keys else "")
         return
-    pid_file.write(os.getpid(), url, time.time())
+    pid_file.write(os.getpid(), url, time.time(), api_key=keys[0] if keys else "")
     try:
         ctx.launcher.serve(settings)
+    except ListenError as e:
+        raise click.ClickException(listen_message(e)) from e
     finally:
         pid_file.remove(only_pid=os.getpid())
+
+
+def pensieve_at(host: str, port: int) -> int | None:
+    """The PID of the Pensieve server answering on ``host:port``, if one does."""
+    health = healthy(url_of(host, port))
+    pid = health.get("pid") if health else None
+    return pid if isinstance(pid, int) and health and health.get("name") == "pensieve" else None
+
+
+def listen_message(error: ListenError) -> str:
+    """The one line for a port we cannot bind, naming a Pensieve server that holds it."""
+    if error.in_use and (pid := pensieve_at(error.host, error.port)) is not None:
+        return f"{error} (PID {pid}, pensieve)"
+    return str(error)
 
 
 def _child_argv(ctx: CliContext) -> list[str]:
@@ -127,8 +147,10 @@ def _child_argv(ctx: CliContext) -> list[str]:
     return [*ctx.launcher.command(), *(a for a in args if a not in ("--detach", "-d"))]
 
 
-def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float) -> None:
+def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float, *, api_key: str) -> None:
     pid_file.log_path.parent.mkdir(parents=True, exist_ok=True)
+    # One log per run: a failure tail must show this run's errors, not an earlier one's.
+    pid_file.rotate_log()
     env = {**os.environ, "PENSIEVE_CONFIG": str(ctx.config_path), "PYTHONUNBUFFERED": "1"}
     with pid_file.log_path.open("ab") as log:
         child = subprocess.Popen(
@@ -139,17 +161,18 @@ def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float) -> None:
             env=env,
             start_new_session=True,
         )
-    pid_file.write(child.pid, url, time.time())
+    pid_file.write(child.pid, url, time.time(), api_key=api_key)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if child.poll() is not None:
             pid_file.remove(only_pid=child.pid)
             raise click.ClickException(
-                f"the server exited (code {child.returncode}):\n{_tail(pid_file.log_path)}"
+                f"the server exited (code {child.returncode}); the end of its log "
+                f"({pid_file.log_path}):\n{_tail(pid_file.log_path)}"
             )
         if healthy(url):
             click.echo(f"Pensieve is running in the background (PID {child.pid}) at {url}")
-            click.echo(f"  log: {pid_file.log_path}\n  stop: pensieve stop")
+            click.echo(f"  log: {pid_file.log_path} (`pensieve logs -f`)\n  stop: pensieve stop")
             return
         time.sleep(0.25)
     child.terminate()

@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import json
 import socket
-from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import click
 
+from pensieve_cli.commands.server import pensieve_at
 from pensieve_cli.context import CliContext, pass_cli
+from pensieve_cli.settings import Settings, SettingsError
 from pensieve_core import ConfigError, PensieveError
 
 CLAUDE_CODE_PROMPT_TOKENS = 30_000
 """About what Claude Code's full prompt needs (system prompt plus tool schemas)."""
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+Outcome = Literal["ok", "FAIL", "warn"]
+
+
+@dataclass(slots=True)
+class Report:
+    """Every check's outcome, in order."""
+
+    checks: list[dict[str, str]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome, what: str, detail: str) -> None:
+        """Record one line."""
+        self.checks.append({"check": what, "outcome": outcome, "detail": detail})
+
+    def check(self, ok: bool, what: str, detail: str) -> None:
+        """Record a pass or a failure."""
+        self.add("ok" if ok else "FAIL", what, detail)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check failed."""
+        return any(c["outcome"] == "FAIL" for c in self.checks)
+
+    def human(self) -> str:
+        """One coloured line per check."""
+        colours = {"ok": "green", "FAIL": "red", "warn": "yellow"}
+        return "\n".join(
+            f"{click.style(c['outcome'].ljust(4), fg=colours[c['outcome']])}  "
+            f"{c['check']}: {c['detail']}"
+            for c in self.checks
+        )
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -31,52 +66,61 @@ def _port_free(host: str, port: int) -> bool:
     "--model", "-m", default=None, help="Validate this model instead of the configured one."
 )
 @click.option("--no-load", is_flag=True, help="Skip loading the model (metadata checks only).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_cli
-def validate(ctx: CliContext, model: str | None, no_load: bool) -> None:
+def validate(ctx: CliContext, model: str | None, no_load: bool, as_json: bool) -> None:
     """Check config, model, port and auth. Exit code 0 when everything passes."""
-    failures = 0
+    report = Report()
+    settings = _check_config(ctx, model, report)
+    if settings is not None:
+        _check_model(ctx, settings["model"], settings["models-dir"], no_load, report)
+        _check_port(settings["server.host"], settings["server.port"], report)
+        _check_auth(settings, report)
+    if as_json:
+        click.echo(json.dumps({"ok": not report.failed, **asdict(report)}, indent=2))
+    else:
+        click.echo(report.human())
+    raise SystemExit(1 if report.failed else 0)
 
-    def report(ok: bool, what: str, detail: str) -> None:
-        nonlocal failures
-        failures += not ok
-        click.echo(
-            f"{click.style('ok  ', fg='green') if ok else click.style('FAIL', fg='red')}  {what}: {detail}"
-        )
 
+def _check_config(ctx: CliContext, model: str | None, report: Report) -> Settings | None:
     try:
         settings = ctx.settings({"model": model})
+    except SettingsError as e:
+        for problem in e.problems:
+            report.check(False, "config", str(problem))
+        return None
     except ConfigError as e:
-        report(False, "config", str(e))
-        raise SystemExit(1) from None
-    report(
+        report.check(False, "config", str(e))
+        return None
+    report.check(
         True,
         "config",
         f"{ctx.config_path}" + ("" if ctx.config_path.is_file() else " (absent: defaults)"),
     )
-    _check_model(ctx, settings["model"], settings["models-dir"], no_load, report)
-    host, port = settings["server.host"], settings["server.port"]
-    report(
-        _port_free(host, port),
-        "port",
-        f"{host}:{port} " + ("is free" if _port_free(host, port) else "is in use"),
-    )
+    return settings
+
+
+def _check_port(host: str, port: int, report: Report) -> None:
+    if _port_free(host, port):
+        report.check(True, "port", f"{host}:{port} is free")
+    elif (pid := pensieve_at(host, port)) is not None:
+        report.check(True, "port", f"{host}:{port} is served by Pensieve (PID {pid})")
+    else:
+        report.check(False, "port", f"{host}:{port} is in use by another program")
+
+
+def _check_auth(settings: Settings, report: Report) -> None:
+    host, keys = settings["server.host"], settings["server.api-keys"]
     public = host not in LOOPBACK
-    auth_ok = not public or bool(settings["server.api-keys"]) or settings["server.allow-public"]
-    report(
-        auth_ok,
-        "auth",
-        "API keys set"
-        if settings["server.api-keys"]
-        else (
-            "loopback only, no keys needed"
-            if not public
-            else "binding beyond loopback needs API keys (or --allow-public)"
-        ),
-    )
-    raise SystemExit(1 if failures else 0)
-
-
-Report = Callable[[bool, str, str], None]
+    if keys:
+        report.check(True, "auth", f"{len(keys)} API key(s) set")
+    elif not public:
+        report.check(True, "auth", "loopback only, no keys needed")
+    elif settings["server.allow-public"]:
+        report.add("warn", "auth", f"{host} is reachable from other machines without a key")
+    else:
+        report.check(False, "auth", "binding beyond loopback needs API keys (or --allow-public)")
 
 
 def _check_model(
@@ -90,19 +134,21 @@ def _check_model(
     try:
         resolved = store.resolve(ref)
     except PensieveError as e:
-        report(False, "model", str(e))
+        report.check(False, "model", str(e))
         return
     s = resolved.summary
-    report(True, "model", f"{resolved.name}: {s.architecture}, {s.quantization}, complete")
+    report.check(True, "model", f"{resolved.name}: {s.architecture}, {s.quantization}, complete")
     if s.context_length < CLAUDE_CODE_PROMPT_TOKENS:
-        click.echo(
-            f"warn  context: {s.context_length} tokens is below what Claude Code's full prompt needs "
-            f"(about {CLAUDE_CODE_PROMPT_TOKENS}); use `claude --bare` or a longer-context model"
+        report.add(
+            "warn",
+            "context",
+            f"{s.context_length} tokens is below what Claude Code's full prompt needs "
+            f"(about {CLAUDE_CODE_PROMPT_TOKENS}); use `claude --bare` or a longer-context model",
         )
     else:
-        report(True, "context", f"{s.context_length} tokens")
+        report.check(True, "context", f"{s.context_length} tokens")
     if not no_load:
         try:
-            report(True, "load", ctx.launcher.check_loadable(s.path))
+            report.check(True, "load", ctx.launcher.check_loadable(s.path))
         except PensieveError as e:
-            report(False, "load", str(e))
+            report.check(False, "load", str(e))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 
@@ -48,6 +49,8 @@ async def health(request: Request) -> Response:
     stats = state.engine.stats()
     body = {
         "status": "ok",
+        "name": "pensieve",
+        "pid": os.getpid(),
         "model": info.id,
         "context_length": info.context_length,
         "device": info.device,
