@@ -34,9 +34,11 @@ def wait_healthy(
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, port: int) -> Iterator[str]:
+def serve_in_thread(app: ASGIApp, port: int, config: object | None = None) -> Iterator[str]:
     """Serve ``app`` with Hypercorn on 127.0.0.1:``port`` until the block exits."""
     from pensieve_server import ServerConfig, serve
+
+    server_config = config if isinstance(config, ServerConfig) else ServerConfig(port=port)
 
     stop = threading.Event()
 
@@ -45,7 +47,7 @@ def serve_in_thread(app: ASGIApp, port: int) -> Iterator[str]:
             await asyncio.sleep(0.05)
 
     thread = threading.Thread(
-        target=lambda: asyncio.run(serve(app, ServerConfig(port=port), shutdown_trigger=trigger)),
+        target=lambda: asyncio.run(serve(app, server_config, shutdown_trigger=trigger)),
         daemon=True,
     )
     thread.start()

@@ -1,11 +1,15 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pensieve_loader import ModelStore
+from tests.helpers import free_port
 
 
 def test_unknown_config_key(run: Any, tmp_path: Path) -> None:
@@ -105,3 +109,37 @@ def test_models_rm_and_json(run: Any, models_dir: Path) -> None:
     removed = run("models", "rm", "smol", "--yes", env=env)
     assert removed.exit_code == 0, removed.output
     assert not (models_dir / "smol").exists()
+
+
+def test_garbage_weights_are_one_line_everywhere(run: Any, models_dir: Path) -> None:
+    import random
+
+    weights = models_dir / "smol" / "model.safetensors"
+    weights.write_bytes(random.Random(1).randbytes(4096))
+    env = {"PENSIEVE_MODELS_DIR": str(models_dir)}
+    for args in (("validate", "--model", "smol"), ("models", "show", "smol")):
+        result = run(*args, env=env)
+        assert result.exit_code == 1, args
+        assert "not a readable safetensors file" in result.output
+        assert "Traceback" not in result.output
+    # `start` in its own process: it re-executes itself to preload OpenBLAS.
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pensieve_app",
+            "start",
+            "--model",
+            "smol",
+            "--port",
+            str(free_port()),
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert started.returncode == 1
+    assert "not a readable safetensors file" in started.stderr
+    assert "Traceback" not in started.stderr

@@ -68,3 +68,23 @@ def test_no_weights(model_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(model_dir, empty, ignore=shutil.ignore_patterns("*.safetensors"))
     with pytest.raises(ModelFormatError, match=r"no \*\.safetensors"):
         validate_model_dir(empty)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_bytes_as_weights_are_a_format_error(model_dir: Path, seed: int) -> None:
+    import random
+
+    weights = model_dir / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(random.Random(seed).randbytes(size))
+    with pytest.raises(ModelFormatError, match="not a readable safetensors file"):
+        validate_model_dir(model_dir)
+
+
+@pytest.mark.parametrize("value", [10**11, 1e11, -5, 0, "8192", True])
+def test_absurd_context_lengths_are_refused(model_dir: Path, value: object) -> None:
+    config = json.loads((model_dir / "config.json").read_text())
+    config["max_position_embeddings"] = value
+    (model_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="max_position_embeddings"):
+        validate_model_dir(model_dir)

@@ -22,6 +22,6 @@ async def _client(engine: FakeEngine, config: ServerConfig) -> AsyncIterator[htt
     app = create_app(engine, config)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"x-api-key": "sk-test"}
+        transport=transport, base_url="http://localhost", headers={"x-api-key": "sk-test"}
     ) as c:
         yield c

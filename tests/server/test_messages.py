@@ -254,7 +254,7 @@ async def test_strict_model_names_keep_anthropics_404(engine: FakeEngine) -> Non
 
     app = create_app(engine, ServerConfig(strict_model_names=True))
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
     ) as client:
         response = await client.post("/v1/messages", json={**BODY, "model": "gpt-4o"})
         assert response.status_code == 404
@@ -295,7 +295,7 @@ async def test_pings_keep_a_silent_stream_alive() -> None:
     engine = FakeEngine(reply=("slow", " answer"), delay_s=0.3)
     app = create_app(engine, ServerConfig(ping_interval_s=0.05))
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
     ) as client:
         response = await client.post("/v1/messages", json={**BODY, "stream": True})
     names = [name for name, _ in sse_events(response.text)]

@@ -23,7 +23,7 @@ async def _metered() -> AsyncIterator[httpx.AsyncClient]:
     metrics = MetricsRegistry()
     app = create_app(InstrumentedEngine(FakeEngine(), metrics), ServerConfig(), metrics=metrics)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
     ) as client:
         yield client
 
@@ -62,5 +62,5 @@ async def test_metrics_need_auth_unless_public() -> None:
     for public, status in ((False, 401), (True, 200)):
         config = ServerConfig(api_keys=("k",), metrics_public=public)
         transport = httpx.ASGITransport(app=create_app(engine, config, metrics=metrics))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             assert (await client.get("/metrics")).status_code == status

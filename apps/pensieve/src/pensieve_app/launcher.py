@@ -29,6 +29,29 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
+def raise_open_file_limit() -> None:
+    """Raise the soft limit on open files to the hard one.
+
+    Each connection holds a descriptor, and the common soft default (1024) lets one client's
+    idle sockets lock everyone out.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    for target in (wanted, 10240):  # macOS refuses more than OPEN_MAX for the soft limit
+        if soft >= target:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            log.debug("open_file_limit_raised", soft=target, hard=hard)
+            return
+        except (ValueError, OSError):
+            continue
+
+
 class AppLauncher:
     """Builds the engine, hands it to the server and serves. Heavy imports happen in methods."""
 
@@ -69,12 +92,13 @@ class AppLauncher:
         from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import InstrumentedEngine, MetricsRegistry
         from pensieve_mlx import MLXEngine
-        from pensieve_server import bind_socket, bound_address, create_app, serve
+        from pensieve_server import bind_socket, bound_address, create_app, drain_of, serve
 
         fmt = settings["log-format"]
         configure_logging(settings["log-level"], json=None if fmt == "auto" else fmt == "json")
         config = server_config(settings)
         config.check_binding()
+        raise_open_file_limit()
         # Bound first: a port in use fails in a second, not after the model has loaded.
         sock = bind_socket(config)
         models_dir = settings["models-dir"]
@@ -106,5 +130,5 @@ class AppLauncher:
             ),
             err=True,
         )
-        run_event_loop(serve(app, config, sock=sock))
+        run_event_loop(serve(app, config, sock=sock, drain=drain_of(app)))
         log.info("server_stopped")

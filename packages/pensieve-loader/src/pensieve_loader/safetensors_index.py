@@ -19,26 +19,40 @@ class TensorEntry:
     file: str
 
 
+MAX_HEADER_BYTES = 100 * 2**20
+"""safetensors' own limit on the JSON header."""
+
+
 def read_header(path: Path) -> dict[str, TensorEntry]:
     """Tensors described by one ``.safetensors`` file, checked against the file's size."""
+    unreadable = f"{str(path)!r} is not a readable safetensors file"
     try:
+        size = path.stat().st_size
         with path.open("rb") as f:
             (length,) = struct.unpack("<Q", f.read(8))
+            # Random bytes give a random length: check it before reading that much.
+            if length > min(size - 8, MAX_HEADER_BYTES):
+                raise ModelFormatError(
+                    f"{unreadable}: its header length ({length} bytes) does not fit the file",
+                    path=str(path),
+                )
             header = json.loads(f.read(length))
+        entries = {
+            name: TensorEntry(str(e["dtype"]), tuple(int(d) for d in e["shape"]), path.name)
+            for name, e in header.items()
+            if name != "__metadata__"
+        }
+        end = max(
+            (int(e["data_offsets"][1]) for k, e in header.items() if k != "__metadata__"),
+            default=0,
+        )
     except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFormatError(
-            f"{str(path)!r} is not a readable safetensors file: {e}", path=str(path)
-        ) from e
-    end = max(
-        (entry["data_offsets"][1] for k, entry in header.items() if k != "__metadata__"), default=0
-    )
-    if path.stat().st_size < 8 + length + end:
+        raise ModelFormatError(f"{unreadable}: {e}", path=str(path)) from e
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise ModelFormatError(f"{unreadable}: malformed header ({e!r})", path=str(path)) from e
+    if size < 8 + length + end:
         raise ModelFormatError(f"{str(path)!r} is truncated", path=str(path))
-    return {
-        name: TensorEntry(entry["dtype"], tuple(entry["shape"]), path.name)
-        for name, entry in header.items()
-        if name != "__metadata__"
-    }
+    return entries
 
 
 def read_index(model_dir: Path) -> dict[str, TensorEntry]:

@@ -145,13 +145,34 @@ def _check_embedding(
             )
 
 
+MAX_CONTEXT_LENGTH = 2**24
+"""16M tokens: more than any released model states; a larger value is a broken config."""
+
+
 def context_length_of(config: dict[str, Any]) -> int:
-    """The context window a model config states (0 when it states none)."""
+    """The context window a model config states (0 when it states none).
+
+    Raises:
+        ModelFormatError: the stated window is not a whole number of tokens, or is absurd.
+    """
     sources = [config, config.get("text_config") or {}]
     for source in sources:
         for key in ("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length"):
-            if isinstance(source.get(key), int):
-                return int(source[key])
+            value = source.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelFormatError(
+                    f"config.json: {key} must be a positive whole number of tokens, got {value!r}",
+                    path="config.json",
+                )
+            if value > MAX_CONTEXT_LENGTH:
+                raise ModelFormatError(
+                    f"config.json: {key} = {value} tokens is beyond any model "
+                    f"(at most {MAX_CONTEXT_LENGTH}); the config is broken",
+                    path="config.json",
+                )
+            return value
     return 0
 
 

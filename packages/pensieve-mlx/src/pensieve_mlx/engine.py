@@ -24,7 +24,12 @@ from pensieve_core import (
 )
 from pensieve_loader import context_length_of
 from pensieve_mlx.config import MLXEngineConfig
-from pensieve_mlx.grammar import GrammarFactory, forced_call_grammar, lazy_call_grammar
+from pensieve_mlx.grammar import (
+    GrammarFactory,
+    check_tool_schemas,
+    forced_call_grammar,
+    lazy_call_grammar,
+)
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.loading import LoadedModel, load_model
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
@@ -140,6 +145,7 @@ class MLXEngine:
         tools = request.tools
         if mode == "tool":
             tools = tuple(t for t in tools if t.name == request.tool_choice.name)
+        check_tool_schemas(tools)
         if mode in ("any", "tool") or (policy == "always" and not _answers_tool_result(request)):
             lark = forced_call_grammar(tools)
         elif policy == "lazy":

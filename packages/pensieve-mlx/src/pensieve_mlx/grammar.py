@@ -19,7 +19,7 @@ import mlx.core as mx
 import numpy as np
 from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
-from pensieve_core import ToolSpec
+from pensieve_core import InvalidRequestError, ToolSpec
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 
@@ -41,30 +41,65 @@ def strict_schema(schema: Any) -> Any:
     return closed
 
 
+MAX_SCHEMA_DEPTH = 32
+"""Deeper tool schemas are refused: compiling one of 400 levels takes llguidance 18 seconds."""
+
+
 def _arguments_schema(tool: ToolSpec) -> dict[str, Any]:
     schema: dict[str, Any] = strict_schema(dict(tool.input_schema))
     return schema
 
 
-def _call_schema(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"name": {"const": tool.name}, "arguments": _arguments_schema(tool)},
-        "required": ["name", "arguments"],
-        "additionalProperties": False,
-    }
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value``, counting no further than ``limit + 1``."""
+    if limit < 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
+def check_tool_schemas(tools: Sequence[ToolSpec]) -> None:
+    """Refuse, naming the tool, a schema the grammar engine cannot turn into a constraint.
+
+    Raises:
+        InvalidRequestError: too deep, unsupported keywords (``not``), a bad ``pattern``,
+            unsatisfiable bounds, or a ``$ref`` that does not resolve inside the schema.
+    """
+    for index, tool in enumerate(tools):
+        where = f"tools[{index}] ({tool.name!r}): input_schema"
+        if _depth(tool.input_schema, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
+            raise InvalidRequestError(f"{where} is nested deeper than {MAX_SCHEMA_DEPTH} levels")
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(_arguments_schema(tool)))
+        failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+        if failed:
+            problem = "; ".join(messages) or "it cannot be compiled"
+            raise InvalidRequestError(f"{where} cannot constrain a tool call: {problem}")
+
+
+def _call_prefix(tool: ToolSpec) -> str:
+    """The text of a call before its arguments (the parser reads it back as JSON)."""
+    return f'{{"name": {json.dumps(tool.name, ensure_ascii=False)}, "arguments": '
+
+
+def _lark_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def forced_call_grammar(tools: Sequence[ToolSpec]) -> str:
-    """One ``<tool_call>`` block calling one of ``tools`` with schema-valid arguments."""
-    schema = (
-        {"anyOf": [_call_schema(t) for t in tools]} if len(tools) > 1 else _call_schema(tools[0])
-    )
-    return (
-        "%llguidance {}\n"
-        f'start: "{CALL_OPEN}\\n" call "\\n{CALL_CLOSE}"\n'
-        f"call: %json {json.dumps(schema)}\n"
-    )
+    """One ``<tool_call>`` block calling one of ``tools`` with schema-valid arguments.
+
+    Each tool's arguments are their own ``%json`` rule, so ``$ref``s (``#/$defs/...``, what
+    Pydantic generates) resolve against the tool's schema, as the client wrote it.
+    """
+    lines = [
+        "%llguidance {}",
+        f"start: {_lark_string(CALL_OPEN + chr(10))} call {_lark_string(chr(10) + CALL_CLOSE)}",
+        "call: " + " | ".join(f"call_{i}" for i in range(len(tools))),
+    ]
+    for i, tool in enumerate(tools):
+        lines.append(f'call_{i}: {_lark_string(_call_prefix(tool))} args_{i} "}}"')
+        lines.append(f"args_{i}: %json {json.dumps(_arguments_schema(tool))}")
+    return "\n".join(lines) + "\n"
 
 
 def lazy_call_grammar(tools: Sequence[ToolSpec]) -> str:
@@ -72,7 +107,7 @@ def lazy_call_grammar(tools: Sequence[ToolSpec]) -> str:
     tags = [
         llguidance.StructTag(
             trigger=CALL_OPEN,
-            begin=f'{CALL_OPEN}\n{{"name": "{t.name}", "arguments": ',
+            begin=f"{CALL_OPEN}\n{_call_prefix(t)}",
             grammar=_arguments_schema(t),
             end=f"}}\n{CALL_CLOSE}",
         )
@@ -93,7 +128,7 @@ class GrammarFactory:
         grammar = llguidance.LLMatcher.grammar_from_lark(lark)
         matcher = llguidance.LLMatcher(self._ll_tokenizer, grammar)
         if matcher.is_error():
-            raise ValueError(f"invalid tool grammar: {matcher.get_error()}")
+            raise InvalidRequestError(f"the tool schemas cannot be compiled: {matcher.get_error()}")
         return GrammarProcessor(matcher, self._ll_tokenizer.vocab_size, self._vocab_size)
 
 

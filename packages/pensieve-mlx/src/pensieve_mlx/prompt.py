@@ -16,6 +16,7 @@ from typing import Any
 from pensieve_core import (
     GenerationRequest,
     ImagePart,
+    InvalidRequestError,
     Message,
     TextPart,
     ThinkingPart,
@@ -76,6 +77,10 @@ class PromptRenderer:
     def render(self, request: GenerationRequest) -> RenderedPrompt:
         """Render and tokenize exactly as generation will see it."""
         messages = self._messages(request)
+        if not messages:
+            raise InvalidRequestError(
+                "the conversation is empty: every message (and the system prompt) has no content"
+            )
         kwargs: dict[str, Any] = {}
         if request.thinking is not None:
             kwargs["enable_thinking"] = request.thinking
@@ -87,7 +92,6 @@ class PromptRenderer:
             messages,
             add_generation_prompt=True,
             tokenize=False,
-            enable_thinking=request.thinking,
             **kwargs,
         )
         assert isinstance(text, str)

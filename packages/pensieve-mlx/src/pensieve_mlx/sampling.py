@@ -17,7 +17,8 @@ def sampler_for(params: SamplingParams, vocab_size: int) -> Sampler:
     top_k = params.top_k if 0 < params.top_k < vocab_size else 0
     if params.temperature <= 0 or params.seed is None:
         return make_sampler(temp=max(params.temperature, 0.0), top_p=params.top_p, top_k=top_k)
-    key = mx.random.key(params.seed)
+    # MLX keys take an unsigned 64-bit seed; OpenAI's seeds are signed 64-bit integers.
+    key = mx.random.key(params.seed % 2**64)
     inverse_temp = 1.0 / params.temperature
 
     def seeded(logprobs: mx.array) -> mx.array:

@@ -10,17 +10,25 @@ from typing import TYPE_CHECKING, Any
 from pensieve_server.config import ServerConfig, is_loopback
 
 if TYPE_CHECKING:
-    from pensieve_server.app import create_app
+    from pensieve_server.app import create_app, drain_of
     from pensieve_server.hosting import bind_socket, bound_address, serve
 
-__all__ = ("ServerConfig", "bind_socket", "bound_address", "create_app", "is_loopback", "serve")
+__all__ = (
+    "ServerConfig",
+    "bind_socket",
+    "bound_address",
+    "create_app",
+    "drain_of",
+    "is_loopback",
+    "serve",
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from pensieve_server.app import create_app
+    if name in ("create_app", "drain_of"):
+        from pensieve_server import app
 
-        return create_app
+        return getattr(app, name)
     if name in ("serve", "bind_socket", "bound_address"):
         from pensieve_server import hosting
 

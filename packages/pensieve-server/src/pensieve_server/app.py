@@ -7,16 +7,19 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from pensieve_core import Engine
 from pensieve_metrics import MetricsRegistry
 from pensieve_server.config import ServerConfig
+from pensieve_server.drain import Drain
 from pensieve_server.errors import exception_handlers
 from pensieve_server.middleware import (
     PUBLIC_PATHS,
     AuthMiddleware,
     BodyLimitMiddleware,
+    BrowserGuardMiddleware,
     RequestContextMiddleware,
 )
 from pensieve_server.model_names import ModelNames
@@ -63,11 +66,35 @@ def create_app(
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
     public = PUBLIC_PATHS | ({"/metrics"} if config.metrics_public else set())
+    cors = (
+        [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["request-id", "retry-after"],
+                max_age=600,
+            )
+        ]
+        if config.cors_origins
+        else []
+    )
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(RequestContextMiddleware, metrics=metrics),
-            Middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes),
+            *cors,
+            Middleware(
+                BrowserGuardMiddleware,
+                allowed_hosts=config.served_hosts(),
+                cors_origins=frozenset(config.cors_origins),
+            ),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=config.max_body_bytes,
+                timeout_s=config.body_timeout_s,
+            ),
             Middleware(AuthMiddleware, api_keys=config.api_keys, public_paths=frozenset(public)),
         ],
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
@@ -75,3 +102,10 @@ def create_app(
     )
     app.state.pensieve = state
     return app
+
+
+def drain_of(app: Starlette) -> Drain:
+    """The drain of an app made by ``create_app`` (pass it to ``serve``)."""
+    state = app.state.pensieve
+    assert isinstance(state, AppState)
+    return state.drain

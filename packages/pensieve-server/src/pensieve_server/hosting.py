@@ -15,6 +15,8 @@ from starlette.types import ASGIApp
 
 from pensieve_core import ListenError
 from pensieve_server.config import ServerConfig
+from pensieve_server.connections import ConnectionLimit
+from pensieve_server.drain import Drain
 
 
 def bind_socket(config: ServerConfig) -> socket.socket:
@@ -65,7 +67,9 @@ def hypercorn_config(config: ServerConfig, sock: socket.socket | None = None) ->
         )
         hc.bind = [f"{host}:{config.port}"]
     hc.graceful_timeout = config.graceful_timeout_s
-    hc.keep_alive_timeout = 75
+    # Closes idle keep-alive connections, and those that have not sent a whole request head yet
+    # (Hypercorn's idle timer runs from accept until the head is complete: slowloris included).
+    hc.keep_alive_timeout = config.keep_alive_timeout_s
     hc.accesslog = None  # requests are logged by RequestContextMiddleware
     # A Logger object, not "-": Hypercorn would install its own handler and line format.
     hc.errorlog = logging.getLogger("hypercorn.error")
@@ -78,10 +82,13 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     *,
     sock: socket.socket | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Serve until ``shutdown_trigger`` returns (default: SIGINT or SIGTERM).
 
     ``sock`` is a socket from ``bind_socket``; without one, Hypercorn binds ``config``'s address.
+    With ``drain`` (``drain_of(app)``), requests still running at the end of the grace period end
+    in-band instead of being cancelled.
     """
     config.check_binding()
     if shutdown_trigger is None:
@@ -94,4 +101,18 @@ async def serve(
             await stop.wait()
 
         shutdown_trigger = wait_for_signal
-    await hypercorn_serve(app, hypercorn_config(config, sock), shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+    trigger = shutdown_trigger
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def draining_trigger() -> None:
+        await trigger()
+        if drain is not None:
+            task = asyncio.ensure_future(drain.begin(config.graceful_timeout_s))
+            tasks.add(task)  # held: the loop keeps only weak references to tasks
+
+    with ConnectionLimit(config.max_connections).installed():
+        await hypercorn_serve(
+            app,  # type: ignore[arg-type]
+            hypercorn_config(config, sock),
+            shutdown_trigger=draining_trigger,
+        )

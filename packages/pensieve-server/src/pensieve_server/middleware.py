@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -12,7 +13,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pensieve_metrics import MetricsRegistry
-from pensieve_server.errors import BodyTooLargeError, anthropic_error, openai_error
+from pensieve_server.errors import (
+    BodyTimeoutError,
+    BodyTooLargeError,
+    anthropic_error,
+    error_response_for,
+    openai_error,
+)
 
 log = structlog.get_logger()
 
@@ -63,16 +70,25 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id, route=scope["path"])
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
                 MutableHeaders(scope=message)["request-id"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as e:
+            # Answered here rather than by Starlette's outermost error middleware: that one
+            # would skip the request-id header, and Hypercorn would log the traceback again.
+            if responded:
+                log.error("response_failed", exc_info=e)
+                return
+            await error_response_for(scope["path"], e)(scope, receive, send_with_id)
         finally:
             if self._metrics is not None:
                 self._metrics.observe_request(route_label(scope["path"]), status)
@@ -139,12 +155,84 @@ def auth_message(sent_as: str, *, openai: bool) -> str:
     return "x-api-key header is required"
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413, by header or while reading."""
+JSON_ROUTES = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"})
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+def host_name(host_header: str) -> str:
+    """The name part of a ``Host`` header (``[::1]:7777`` -> ``::1``), lower-cased."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class BrowserGuardMiddleware:
+    """Keeps web pages from driving the server through the user's browser.
+
+    A page can make the browser send requests to ``127.0.0.1`` (a "simple" cross-site POST needs
+    no CORS preflight), or point a DNS name it controls at ``127.0.0.1`` and read the answers
+    (DNS rebinding). So: the ``Host`` must be a local name, the bound address or one of
+    ``server.allowed-hosts``; an ``Origin`` must be this server itself or one of
+    ``server.cors-origins``; JSON routes take only JSON bodies (``text/plain`` and form types are
+    what cross-site pages can send without a preflight).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, allowed_hosts: frozenset[str] | None, cors_origins: frozenset[str]
+    ) -> None:
+        self.app = app
+        self._hosts = allowed_hosts
+        self._origins = cors_origins
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if self._hosts is not None and host_name(host) not in self._hosts:
+            return (
+                403,
+                "permission_error",
+                f"Host {host!r} is not served here (a protection against DNS rebinding); "
+                "add the name to server.allowed-hosts",
+            )
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._origins:
+            same = origin.lower().split("://", 1)[-1] == host.lower()
+            if not same:
+                return (
+                    403,
+                    "permission_error",
+                    f"cross-site request from Origin {origin!r} refused; "
+                    "allow it with server.cors-origins",
+                )
+        if scope["method"] == "POST" and scope["path"] in JSON_ROUTES:
+            kind = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+            if kind != "application/json":
+                return (
+                    400,
+                    "invalid_request_error",
+                    f"content-type must be application/json, got {kind!r}",
+                )
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] == "http" and (refusal := self._refusal(scope)) is not None:
+            status, kind, message = refusal
+            make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
+            log.warning("request_refused", status=status, reason=message)
+            await make(status, kind, message)(scope, receive, send)  # type: ignore[arg-type]
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413, and bodies that stall with 408."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self._max = max_bytes
+        self._timeout = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -156,12 +244,21 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
             return
         seen = 0
+        complete = False
 
         async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:
+                return await receive()  # after the body: waiting for a disconnect is fine
+            try:
+                message = await asyncio.wait_for(receive(), self._timeout)
+            except TimeoutError:
+                raise BodyTimeoutError(
+                    f"the request body stalled: nothing arrived for {self._timeout:g} s"
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self._max:
                     raise BodyTooLargeError(f"request body exceeds {self._max} bytes")
             return message

@@ -74,7 +74,11 @@ def _tool_choice(choice: str | wire.NamedToolChoice | None) -> ToolChoice:
 
 
 def to_domain(
-    request: wire.ChatCompletionRequest, *, request_id: str, default_temperature: float = 1.0
+    request: wire.ChatCompletionRequest,
+    *,
+    request_id: str,
+    default_temperature: float = 1.0,
+    default_max_tokens: int = 1024,
 ) -> GenerationRequest:
     """Translate a chat completion request."""
     system: list[str] = []
@@ -94,7 +98,7 @@ def to_domain(
                 )
             messages.append(Message("assistant" if m.role == "assistant" else "user", tuple(parts)))
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
-    max_tokens = request.max_completion_tokens or request.max_tokens or 4096
+    max_tokens = request.max_completion_tokens or request.max_tokens or default_max_tokens
     return GenerationRequest(
         messages=tuple(messages),
         system="\n\n".join(s for s in system if s),

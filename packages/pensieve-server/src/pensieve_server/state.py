@@ -10,6 +10,7 @@ from starlette.requests import Request
 from pensieve_core import Engine
 from pensieve_metrics import MetricsRegistry
 from pensieve_server.config import ServerConfig
+from pensieve_server.drain import Drain
 from pensieve_server.model_names import ModelNames
 
 
@@ -24,6 +25,8 @@ class AppState:
     requests_served: int = 0
     metrics: MetricsRegistry | None = None
     """Set when the app wires metrics in (``/metrics`` and the live figures in ``/health``)."""
+    drain: Drain = field(default_factory=Drain)
+    """Tells running requests that the server stops (``serve`` starts it)."""
 
 
 def app_state(request: Request) -> AppState:

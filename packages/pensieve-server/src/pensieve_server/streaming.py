@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import structlog
+from starlette.types import Receive
 
 from pensieve_core import Engine, Finished, GenerationEvent, GenerationRequest, PromptProgress
+from pensieve_server.drain import Drain
 
 log = structlog.get_logger()
 
@@ -55,20 +58,53 @@ async def _prepend(
 
 
 async def collect(
-    generation: Generation, add: Callable[[GenerationEvent], None], *, model: str
-) -> Finished:
-    """Run a non-streaming generation to its end, folding each event into ``add``."""
-    try:
-        async for event in generation.stream:
+    generation: Generation,
+    add: Callable[[GenerationEvent], None],
+    *,
+    model: str,
+    receive: Receive | None = None,
+    drain: Drain | None = None,
+) -> Finished | None:
+    """Run a non-streaming generation to its end, folding each event into ``add``.
+
+    With ``receive`` (the request's ASGI channel, body already read), a client that disconnects
+    cancels the generation, as a stream's does: returns ``None`` then.
+    """
+    events = generation.stream if drain is None else drain.stream(generation.stream)
+
+    async def consume() -> None:
+        async for event in events:
             if isinstance(event, Finished):
                 generation.finished = event
             else:
                 add(event)
+
+    consumer = asyncio.ensure_future(consume())
+    watcher = asyncio.ensure_future(_disconnect(receive)) if receive is not None else None
+    try:
+        waiting = {consumer} if watcher is None else {consumer, watcher}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not consumer.done():
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            return None
+        consumer.result()  # raise what the engine raised
     finally:
+        if watcher is not None:
+            watcher.cancel()
+        if not consumer.done():
+            consumer.cancel()
         await generation.aclose()
         log_generation(generation, model=model, status=200, stream=False)
     assert generation.finished is not None, "an engine stream ends with Finished"
     return generation.finished
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return once the client has gone away."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def log_generation(generation: Generation, *, model: str, status: int, stream: bool) -> None:

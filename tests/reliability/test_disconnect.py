@@ -1,0 +1,77 @@
+"""No work for clients that left: streaming or not, an abandoned request frees its slot."""
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.reliability.conftest import API_KEY
+
+LONG = [{"role": "user", "content": "Write a very long essay about the history of Europe."}]
+
+
+def _active(url: str) -> int:
+    return int(httpx.get(f"{url}/health").json()["active_sequences"])
+
+
+def _wait_idle(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _active(url):
+        time.sleep(0.1)
+    assert _active(url) == 0, "a slot stayed busy after its client left"
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions"])
+def test_abandoned_non_streaming_requests_are_cancelled(server_url: str, path: str) -> None:
+    body = {"model": "claude-x", "max_tokens": 2000, "messages": LONG}
+    if path == "/v1/chat/completions":
+        body.pop("max_tokens")  # the OpenAI default applies
+    seen_active = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not seen_active.is_set():
+            if _active(server_url):
+                seen_active.set()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server_url}{path}", json=body, headers={"x-api-key": API_KEY}, timeout=1.5)
+    watcher.join()
+    assert seen_active.is_set()
+    _wait_idle(server_url, timeout=10)
+
+
+def test_a_storm_of_abandoned_requests_leaks_no_slot(server_url: str) -> None:
+    body = {"model": "claude-x", "max_tokens": 500, "messages": LONG}
+
+    def abandon(stream: bool) -> None:
+        with httpx.Client(timeout=1.0, headers={"x-api-key": API_KEY}) as client:
+            try:
+                if stream:
+                    with client.stream(
+                        "POST", f"{server_url}/v1/messages", json={**body, "stream": True}
+                    ) as response:
+                        for _ in response.iter_lines():
+                            break
+                else:
+                    client.post(f"{server_url}/v1/messages", json=body)
+            except httpx.HTTPError:
+                pass
+
+    threads = [threading.Thread(target=abandon, args=(n % 2 == 0,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _wait_idle(server_url, timeout=30)
+    reply = httpx.post(
+        f"{server_url}/v1/messages",
+        json={"model": "claude-x", "max_tokens": 5, "messages": LONG},
+        headers={"x-api-key": API_KEY},
+        timeout=60,
+    )
+    assert reply.status_code == 200
