@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import free_port, wait_healthy
@@ -14,24 +15,24 @@ from tests.helpers import free_port, wait_healthy
 API_KEY = "test-key"
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A running ``pensieve start`` process."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
-def pensieve_server(log_dir: Path, *extra: str) -> Iterator[str]:
-    """``pensieve start`` on a free loopback port with the embedded model; yields its URL."""
+def running_server(log_dir: Path, *args: str) -> Iterator[Server]:
+    """``pensieve start ARGS`` on a free port with the embedded model, until the block exits."""
     port = free_port()
     log = log_dir / f"server-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pensieve_app",
-                "start",
-                "--port",
-                str(port),
-                "--api-key",
-                API_KEY,
-                *extra,
-            ],
+            [sys.executable, "-m", "pensieve_app", "start", "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             # Each server records its PID in its own state directory, never in the user's.
@@ -41,17 +42,24 @@ def pensieve_server(log_dir: Path, *extra: str) -> Iterator[str]:
                 "PENSIEVE_STATE_DIR": str(log_dir / f"state-{port}"),
             },
         )
-        url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, timeout=300, alive=lambda: process.poll() is None)
+    except TimeoutError:
+        process.kill()
+        raise RuntimeError(log.read_text()[-3000:]) from None
+    try:
+        yield Server(url, port, process, log)
+    finally:
+        process.terminate()
         try:
-            wait_healthy(url, timeout=300, alive=lambda: process.poll() is None)
-        except TimeoutError:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
             process.kill()
-            raise RuntimeError(log.read_text()[-3000:]) from None
-        try:
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+
+
+@contextmanager
+def pensieve_server(log_dir: Path, *extra: str) -> Iterator[str]:
+    """A server that requires ``API_KEY``; yields its URL."""
+    with running_server(log_dir, "--api-key", API_KEY, *extra) as server:
+        yield server.url

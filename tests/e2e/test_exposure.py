@@ -7,40 +7,16 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port, wait_healthy
+from tests.servers import running_server
 
 
 def test_bound_to_all_interfaces_with_a_key(tmp_path: Path) -> None:
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pensieve_app",
-                "start",
-                "--host",
-                "0.0.0.0",
-                "--port",
-                str(port),
-                "--api-key",
-                "s3cret",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PENSIEVE_STATE_DIR": str(tmp_path / "state")},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, timeout=300, alive=lambda: process.poll() is None)
+    with running_server(tmp_path, "--host", "0.0.0.0", "--api-key", "s3cret") as server:
+        url, port = server.url, server.port
         assert httpx.get(f"{url}/v1/models").status_code == 401
         assert httpx.get(f"{url}/v1/models", headers={"x-api-key": ""}).status_code == 401
         assert httpx.get(f"{url}/v1/models", headers={"x-api-key": "s3cret"}).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-    text = log.read_text()
+    text = server.log.read_text()
     assert (
         f"listening http://0.0.0.0:{port} (all interfaces; on this machine "
         f"http://127.0.0.1:{port})" in text

@@ -1,9 +1,12 @@
 """The HTTP layer's own guarantees, over a fake engine: request ids, retry-after, no tracebacks."""
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from pensieve_core import GenerationEvent, GenerationRequest
 from pensieve_core.testing import FakeEngine
 from pensieve_server import ServerConfig, create_app
 
@@ -19,7 +22,7 @@ def _client(engine: FakeEngine, config: ServerConfig | None = None) -> httpx.Asy
 
 async def test_a_500_carries_the_request_id_and_is_logged_once() -> None:
     class Broken(FakeEngine):
-        def generate(self, request):  # type: ignore[no-untyped-def]
+        def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
             raise KeyError("engine bug")
 
     async with _client(Broken()) as client:

@@ -11,34 +11,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port, wait_healthy
+from tests.helpers import free_port
 from tests.reliability.conftest import API_KEY
+from tests.servers import Server, running_server
 
 LONG = [{"role": "user", "content": "Write a very long essay about the history of Europe."}]
-
-
-def _start(tmp_path: Path, port: int, grace: float) -> tuple[subprocess.Popen[bytes], Path]:
-    log = tmp_path / f"server-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pensieve_app",
-                "start",
-                "--port",
-                str(port),
-                "--api-key",
-                API_KEY,
-                "--set",
-                f"server.graceful-timeout-s={grace}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PENSIEVE_STATE_DIR": str(tmp_path / f"state-{port}")},
-        )
-    wait_healthy(f"http://127.0.0.1:{port}", timeout=300, alive=lambda: process.poll() is None)
-    return process, log
 
 
 def _stream(url: str, max_tokens: int, lines: list[str], started: threading.Event) -> None:
@@ -53,9 +30,14 @@ def _stream(url: str, max_tokens: int, lines: list[str], started: threading.Even
 
 
 def test_sigterm_finishes_short_work_and_cuts_long_streams_in_band(tmp_path: Path) -> None:
-    port = free_port()
-    process, log = _start(tmp_path, port, grace=4)
-    url = f"http://127.0.0.1:{port}"
+    with running_server(
+        tmp_path, "--api-key", API_KEY, "--set", "server.graceful-timeout-s=4"
+    ) as server:
+        _sigterm_while_streaming(server)
+
+
+def _sigterm_while_streaming(server: Server) -> None:
+    url, process = server.url, server.process
     short: list[str] = []
     long: list[str] = []
     short_started, long_started = threading.Event(), threading.Event()
@@ -81,7 +63,7 @@ def test_sigterm_finishes_short_work_and_cuts_long_streams_in_band(tmp_path: Pat
     error = json.loads(long[long.index("event: error") + 1].removeprefix("data: "))
     assert error["type"] == "error"
     assert error["error"]["type"] == "overloaded_error"
-    text = log.read_text()
+    text = server.log.read_text()
     assert "Traceback" not in text
     assert "CancelledError" not in text
 

@@ -37,3 +37,7 @@ class EngineStats:
     prefix_cache_lookups: int = 0
     active_memory_bytes: int = 0
     peak_memory_bytes: int = 0
+    cache_memory_bytes: int = 0
+    """Freed buffers the array library keeps for reuse (MLX's buffer cache)."""
+    model_bytes: int = 0
+    """The weights as loaded."""

@@ -61,6 +61,12 @@ class _EngineCollector(Collector):
                 "Peak accelerator (or MLX CPU) memory.",
                 s.peak_memory_bytes,
             ),
+            (
+                "pensieve_memory_cache_bytes",
+                "Freed buffers MLX keeps for reuse (its buffer cache).",
+                s.cache_memory_bytes,
+            ),
+            ("pensieve_memory_model_bytes", "The weights as loaded.", s.model_bytes),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 
 from pensieve_core import (
     ContextLengthExceededError,
@@ -87,6 +88,7 @@ class MLXEngine:
             path=str(path),
         )
         self._grammars: GrammarFactory | None = None
+        self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
         self._worker = Worker(loaded.model, self._eos_ids, config)
 
     @classmethod
@@ -121,6 +123,8 @@ class MLXEngine:
             prefix_cache_lookups=cache.lookups,
             active_memory_bytes=int(mx.get_active_memory()),
             peak_memory_bytes=int(mx.get_peak_memory()),
+            cache_memory_bytes=int(mx.get_cache_memory()),
+            model_bytes=self._model_bytes,
         )
 
     async def aclose(self) -> None:

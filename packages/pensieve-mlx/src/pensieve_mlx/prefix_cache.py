@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlx.core as mx
 from mlx_lm.models.cache import LRUPromptCache, can_trim_prompt_cache, trim_prompt_cache
 
 _MODEL_KEY = "model"  # one engine serves one model
@@ -50,4 +51,11 @@ class PrefixCache:
     def store(self, tokens: list[int], cache: list[Any]) -> None:
         """Keep ``cache`` (holding exactly ``tokens``) for later requests."""
         if self.enabled and tokens:
+            # Extracted caches are lazy copies of the batch's KV buffers: unevaluated, each one
+            # keeps the whole batch buffer alive (GBs no byte count sees). Evaluated, it holds
+            # exactly the bytes it reports.
+            mx.eval([c.state for c in cache])
+            before = len(self._lru)
             self._lru.insert_cache(_MODEL_KEY, list(tokens), cache)
+            if len(self._lru) <= before:
+                mx.clear_cache()  # an entry was evicted: give its buffers back

@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -112,7 +113,7 @@ async def serve(
 
     with ConnectionLimit(config.max_connections).installed():
         await hypercorn_serve(
-            app,  # type: ignore[arg-type]
+            cast(Any, app),  # Hypercorn's own ASGI type names the same callable protocol
             hypercorn_config(config, sock),
             shutdown_trigger=draining_trigger,
         )

@@ -12,6 +12,7 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pensieve_api import AnthropicErrorType
 from pensieve_metrics import MetricsRegistry
 from pensieve_server.errors import (
     BodyTimeoutError,
@@ -185,7 +186,7 @@ class BrowserGuardMiddleware:
         self._hosts = allowed_hosts
         self._origins = cors_origins
 
-    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+    def _refusal(self, scope: Scope) -> tuple[int, AnthropicErrorType, str] | None:
         headers = Headers(scope=scope)
         host = headers.get("host", "")
         if self._hosts is not None and host_name(host) not in self._hosts:
@@ -221,7 +222,7 @@ class BrowserGuardMiddleware:
             status, kind, message = refusal
             make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
             log.warning("request_refused", status=status, reason=message)
-            await make(status, kind, message)(scope, receive, send)  # type: ignore[arg-type]
+            await make(status, kind, message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 

@@ -66,6 +66,10 @@ async def health(request: Request) -> Response:
         ),
         "active_memory_bytes": stats.active_memory_bytes,
         "peak_memory_bytes": stats.peak_memory_bytes,
+        "cache_memory_bytes": stats.cache_memory_bytes,
+        "model_bytes": stats.model_bytes,
+        "prefix_cache_bytes": stats.prefix_cache_bytes,
+        "prefix_cache_entries": stats.prefix_cache_entries,
         "decode_tokens_per_s": state.metrics.recent_decode_tokens_per_s() if state.metrics else 0.0,
     }
     return Response(msgspec.json.encode(body), media_type="application/json")
