@@ -170,7 +170,7 @@ class Worker:
             job = self._active.get(p.uid)
             if job is not None and not p.end_of_prompt:
                 job.progress(*p.progress, interval=self._config.progress_interval_s)
-        finished: list[int] = []
+        finished: dict[int, tuple[Job, list[GenerationEvent]]] = {}
         for r in generation_responses:
             job = self._active.get(r.uid)
             if job is None:
@@ -179,7 +179,8 @@ class Worker:
             events, matched = job.on_token(r.token, eos)
             if matched is not None:
                 events += job.finish("stop_sequence", matched, peak_memory=mx.get_peak_memory())
-                finished.append(r.uid)
+                finished[r.uid] = (job, events)
+                continue  # sent once the sequence has left the batch, as for other endings
             elif r.finish_reason is not None:
                 reason: FinishReason = "length" if r.finish_reason == "length" else "stop"
                 events += job.finish(reason, peak_memory=mx.get_peak_memory())
@@ -189,9 +190,12 @@ class Worker:
                 self._send(job, events)
         if finished:
             # Stopped by a stop string: the generator still holds these sequences.
-            self._store(self._generator.remove(finished, return_prompt_caches=True))
+            caches = self._generator.remove(list(finished), return_prompt_caches=True)
             for uid in finished:
                 del self._active[uid]
+            self._store(caches)
+            for job, events in finished.values():
+                self._send(job, events)
 
     def _store(self, caches: dict[int, tuple[list[Any], list[int]]]) -> None:
         for cache, tokens in caches.values():
