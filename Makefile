@@ -77,8 +77,8 @@ test-slow: install ## Only the slow tests (soak and long runs)
 	$(TEST_ENV) $(UV) run --no-sync pytest -m slow
 
 .PHONY: test-reliability
-test-reliability: install ## The reliability suite at full size (1,000+ fuzz cases per endpoint set)
-	$(TEST_ENV) PENSIEVE_FUZZ_EXAMPLES=1000 $(UV) run --no-sync pytest tests/reliability
+test-reliability: install ## The reliability suite at full size; writes docs/reliability.md (about 15 minutes)
+	$(TEST_ENV) PENSIEVE_RELIABILITY_FULL=1 $(UV) run --no-sync pytest tests/reliability
 
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md

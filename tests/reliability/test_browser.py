@@ -5,6 +5,7 @@ import pytest
 
 from pensieve_core.testing import FakeEngine
 from pensieve_server import ServerConfig, create_app
+from tests.reliability.conftest import Report
 
 pytestmark = pytest.mark.anyio
 
@@ -18,7 +19,7 @@ def _client(config: ServerConfig, engine: FakeEngine | None = None) -> httpx.Asy
     )
 
 
-async def test_a_simple_cross_site_post_runs_nothing() -> None:
+async def test_a_simple_cross_site_post_runs_nothing(report: Report) -> None:
     engine = FakeEngine()
     async with _client(ServerConfig(), engine) as client:
         # What a page can send without a CORS preflight: text/plain, from its own origin.
@@ -35,6 +36,10 @@ async def test_a_simple_cross_site_post_runs_nothing() -> None:
         assert no_origin.status_code == 400
         assert "content-type must be application/json" in no_origin.json()["error"]["message"]
     assert engine.requests == []
+    report.add(
+        "a web page's cross-site POST (text/plain, foreign Origin), DNS-rebinding Hosts",
+        "403 permission_error / 400, and the engine received nothing",
+    )
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:7777", "192.168.1.5:7777"])

@@ -11,6 +11,7 @@ import pytest
 from pensieve_core.testing import FakeEngine
 from pensieve_server import ServerConfig, create_app
 from tests.helpers import free_port, serve_in_thread
+from tests.reliability.conftest import Report
 
 KEEP_ALIVE_S = 1.5
 CAP = 40
@@ -69,7 +70,9 @@ def test_a_stalled_chunked_body_gets_408(server: tuple[str, int]) -> None:
     assert b"the request body stalled" in answer
 
 
-def test_an_idle_flood_is_refused_clearly_and_reaped(server: tuple[str, int]) -> None:
+def test_an_idle_flood_is_refused_clearly_and_reaped(
+    server: tuple[str, int], report: Report
+) -> None:
     url, port = server
     with contextlib.ExitStack() as stack:
         flood = [
@@ -98,3 +101,9 @@ def test_an_idle_flood_is_refused_clearly_and_reaped(server: tuple[str, int]) ->
         assert served
     # Once the flood is gone, new clients are served at once.
     assert httpx.get(f"{url}/health", timeout=2).status_code == 200
+    report.add(
+        f"{CAP * 3} idle connections against max-connections {CAP} (keep-alive {KEEP_ALIVE_S} s);"
+        " slowloris heads; a stalled chunked body",
+        f"{refused} refused at once with 503 overloaded_error + retry-after; a probe served "
+        "once the idle ones were reaped; slowloris closed; the stalled body answered 408",
+    )

@@ -6,6 +6,7 @@ Bounded here (``make test``); ``PENSIEVE_FUZZ_EXAMPLES`` raises the count for th
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +18,31 @@ from starlette.testclient import TestClient
 
 from pensieve_core.testing import FakeEngine
 from pensieve_server import ServerConfig, create_app
-from tests.reliability.conftest import API_KEY
+from tests.reliability.conftest import API_KEY, FULL, Report
 
-EXAMPLES = int(os.environ.get("PENSIEVE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PENSIEVE_FUZZ_EXAMPLES", "1000" if FULL else "150"))
 ENGINE_EXAMPLES = max(20, EXAMPLES // 5)
+
+
+@pytest.fixture(name="statuses", scope="module")
+def _statuses(report: Report) -> Iterator[dict[str, Counter[int]]]:
+    seen: dict[str, Counter[int]] = {"http": Counter(), "engine": Counter()}
+    yield seen
+    for layer, label in (
+        ("http", "the HTTP layer (scripted engine)"),
+        ("engine", "the real engine"),
+    ):
+        counts = seen[layer]
+        if counts:
+            spread = ", ".join(f"{n} x {status}" for status, n in sorted(counts.items()))
+            fives = sum(n for status, n in counts.items() if status >= 500)
+            report.add(
+                f"{sum(counts.values())} Hypothesis-generated bodies on the three JSON endpoints, "
+                f"{label}",
+                f"{fives} x 5xx ({spread})",
+            )
+
+
 PATHS = ("/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions")
 
 scalars = st.one_of(
@@ -157,9 +179,12 @@ def _http_layer() -> Iterator[TestClient]:
     max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
 @given(case=cases)
-def test_the_http_layer_never_answers_5xx(http_layer: TestClient, case: tuple[str, bytes]) -> None:
+def test_the_http_layer_never_answers_5xx(
+    http_layer: TestClient, statuses: dict[str, Counter[int]], case: tuple[str, bytes]
+) -> None:
     path, body = case
     response = http_layer.post(path, content=body, headers={"content-type": "application/json"})
+    statuses["http"][response.status_code] += 1
     assert response.status_code < 500, (path, body[:300], response.text[:300])
     assert response.headers["request-id"]
 
@@ -171,7 +196,9 @@ def test_the_http_layer_never_answers_5xx(http_layer: TestClient, case: tuple[st
     suppress_health_check=list(HealthCheck),
 )
 @given(case=cases)
-def test_the_real_engine_never_answers_5xx(server_url: str, case: tuple[str, bytes]) -> None:
+def test_the_real_engine_never_answers_5xx(
+    server_url: str, statuses: dict[str, Counter[int]], case: tuple[str, bytes]
+) -> None:
     path, body = case
     try:
         data: Any = json.loads(body)
@@ -189,6 +216,7 @@ def test_the_real_engine_never_answers_5xx(server_url: str, case: tuple[str, byt
         headers={"x-api-key": API_KEY, "content-type": "application/json"},
         timeout=120,
     )
+    statuses["engine"][response.status_code] += 1
     assert response.status_code < 500, (path, body[:300], response.text[:300])
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         assert "api_error" not in response.text, response.text[-300:]

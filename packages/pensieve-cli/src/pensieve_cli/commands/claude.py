@@ -27,14 +27,18 @@ AUTO_COMPACT_BUFFER = 13_000
 """Tokens before the window's end at which Claude Code compacts."""
 FULL_PROMPT_TOKENS = 12_000
 """About what Claude Code's full system prompt and tool schemas take (recorded)."""
-MANAGED = (
-    "ANTHROPIC_BASE_URL",
-    "ANTHROPIC_API_KEY",
+MODEL_VARIABLES = (
     "ANTHROPIC_MODEL",
     "ANTHROPIC_DEFAULT_OPUS_MODEL",
     "ANTHROPIC_DEFAULT_SONNET_MODEL",
     "ANTHROPIC_DEFAULT_HAIKU_MODEL",
     "ANTHROPIC_SMALL_FAST_MODEL",
+)
+"""The main model and every tier Claude Code picks from (haiku reads SMALL_FAST first)."""
+MANAGED = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    *MODEL_VARIABLES,
     "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
     "CLAUDE_CODE_MAX_OUTPUT_TOKENS",
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
@@ -64,8 +68,7 @@ def claude_env(target: Target) -> dict[str, str]:
     """The environment Claude Code needs to use this server."""
     env = {"ANTHROPIC_BASE_URL": target.url, "ANTHROPIC_API_KEY": target.api_key}
     if target.model:
-        for name in MANAGED[2:7]:
-            env[name] = target.model
+        env |= dict.fromkeys(MODEL_VARIABLES, target.model)
     if target.context_length:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(target.context_length)
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(output_tokens_for(target.context_length))
