@@ -46,7 +46,9 @@ def main() -> None:
         "--waves", type=int, default=2, help="Waves per concurrency level (the median is kept)."
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--recordings", type=Path, default=ROOT.parent / "shared" / "claude-code")
+    parser.add_argument(
+        "--recordings", type=Path, default=ROOT / "tests" / "fixtures" / "claude-code"
+    )
     parser.add_argument(
         "--device-label", default=None, help="Heading for this run (e.g. 'NVIDIA H100')."
     )
