@@ -79,3 +79,16 @@ async def test_full_queue_fails_fast(tiny_model_path: Path) -> None:
             await s.aclose()  # type: ignore[attr-defined]
     finally:
         await engine.aclose()
+
+
+async def test_running_out_of_window_is_its_own_stop_reason(tiny_engine: MLXEngine) -> None:
+    window = tiny_engine.info.context_length
+    # Asks for more than the window leaves: the answer ends where the window does.
+    request = ask("one two three four five six seven eight nine ten " * 9, max_tokens=window)
+    _, finished, _ = await collect(tiny_engine.generate(request))
+    if finished.reason != "stop":  # a random-weight model may end on its own first
+        assert finished.reason == "context_window"
+        total = finished.usage.prompt_tokens + finished.usage.completion_tokens
+        assert total == window
+    _, by_request, _ = await collect(tiny_engine.generate(ask("one two", max_tokens=3)))
+    assert by_request.reason in ("length", "stop")

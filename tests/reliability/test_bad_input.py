@@ -91,7 +91,14 @@ def _tool(schema: dict[str, Any], name: str = "t") -> dict[str, Any]:
 
 
 PYDANTIC_SCHEMA = {
-    "$defs": {"City": {"properties": {"name": {"type": "string"}}, "required": ["name"]}},
+    "$defs": {
+        "City": {
+            "properties": {"name": {"title": "Name", "type": "string"}},
+            "required": ["name"],
+            "title": "City",
+            "type": "object",
+        }
+    },
     "properties": {"city": {"$ref": "#/$defs/City"}},
     "required": ["city"],
     "type": "object",
@@ -102,7 +109,9 @@ PYDANTIC_SCHEMA = {
     "choice", [{"type": "any"}, {"type": "tool", "name": "t"}, {"type": "auto"}]
 )
 def test_ref_and_defs_schemas_compile(server_url: str, choice: dict[str, Any]) -> None:
-    body = _message(max_tokens=60, tools=[_tool(PYDANTIC_SCHEMA)], tool_choice=choice)
+    body = _message(
+        max_tokens=60, temperature=0, tools=[_tool(PYDANTIC_SCHEMA)], tool_choice=choice
+    )
     response = _post(server_url, "/v1/messages", body)
     assert response.status_code == 200, response.text
     if choice["type"] != "auto":

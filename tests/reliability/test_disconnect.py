@@ -87,3 +87,44 @@ def test_a_storm_of_abandoned_requests_leaks_no_slot(server_url: str, report: Re
         timeout=60,
     )
     assert reply.status_code == 200
+
+
+@pytest.mark.parametrize("after_deltas", [1, 3])
+def test_a_stream_left_early_frees_its_slot_at_once(server_url: str, after_deltas: int) -> None:
+    body = {"model": "claude-x", "max_tokens": 2000, "stream": True, "messages": LONG}
+    with (
+        httpx.Client(timeout=60, headers={"x-api-key": API_KEY}) as client,
+        client.stream("POST", f"{server_url}/v1/messages", json=body) as response,
+    ):
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("event: content_block_delta"):
+                seen += 1
+                if seen == after_deltas:
+                    break
+    # 2,000 tokens would take minutes here: a freed slot within 3 s means the work stopped.
+    _wait_idle(server_url, timeout=3)
+
+
+def test_a_stream_left_early_is_cached_before_the_next_turn(server_url: str) -> None:
+    # Claude Code interrupts answers and sends the next turn at once: the left turn's prompt
+    # must already be in the prefix cache when the next request is admitted.
+    words = " ".join(f"fact{n}" for n in range(300))
+    first = [{"role": "user", "content": f"Here are facts: {words}. Summarise them at length."}]
+    body = {"model": "claude-x", "max_tokens": 500, "stream": True, "messages": first}
+    with httpx.Client(timeout=120, headers={"x-api-key": API_KEY}) as client:
+        with client.stream("POST", f"{server_url}/v1/messages", json=body) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: content_block_delta"):
+                    break
+        second = [
+            *first,
+            {"role": "assistant", "content": "The facts"},
+            {"role": "user", "content": "Stop. Just count them."},
+        ]
+        reply = client.post(
+            f"{server_url}/v1/messages",
+            json={"model": "claude-x", "max_tokens": 1, "messages": second},
+        ).json()
+    usage = reply["usage"]
+    assert usage["cache_read_input_tokens"] > 300, usage

@@ -303,3 +303,132 @@ async def test_pings_keep_a_silent_stream_alive() -> None:
     first_delta = names.index("content_block_delta")
     assert names[2:first_delta].count("ping") >= 2, names
     assert names[-1] == "message_stop"
+
+
+NEW_BLOCKS: list[dict[str, object]] = [
+    {
+        "type": "search_result",
+        "source": "https://a.example",
+        "title": "A",
+        "content": [{"type": "text", "text": "alpha"}],
+    },
+    {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "q"}},
+    {
+        "type": "web_search_tool_result",
+        "tool_use_id": "s1",
+        "content": [{"type": "web_search_result", "url": "u", "title": "t"}],
+    },
+    {
+        "type": "web_fetch_tool_result",
+        "tool_use_id": "s2",
+        "content": {"type": "web_fetch_result", "url": "u"},
+    },
+    {"type": "code_execution_tool_result", "tool_use_id": "s3", "content": {"stdout": "1"}},
+    {"type": "bash_code_execution_tool_result", "tool_use_id": "s4", "content": {"stdout": "1"}},
+    {"type": "text_editor_code_execution_tool_result", "tool_use_id": "s5", "content": {}},
+    {"type": "tool_search_tool_result", "tool_use_id": "s6", "content": {}},
+    {"type": "mcp_tool_use", "id": "m1", "name": "lookup", "server_name": "srv", "input": {}},
+    {"type": "mcp_tool_result", "tool_use_id": "m1", "content": [{"type": "text", "text": "ok"}]},
+    {"type": "compaction", "content": "Earlier: the user asked about alpha."},
+    {"type": "container_upload", "file_id": "file_1"},
+]
+
+
+@pytest.mark.parametrize("block", NEW_BLOCKS, ids=lambda b: str(b["type"]))
+async def test_every_new_sdk_block_is_accepted(
+    client: httpx.AsyncClient, engine: FakeEngine, block: dict[str, object]
+) -> None:
+    body = {
+        **BODY,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [block]},
+            {"role": "user", "content": "go on"},
+        ],
+    }
+    response = await client.post("/v1/messages", json=body)
+    assert response.status_code == 200, response.text
+    counted = await client.post(
+        "/v1/messages/count_tokens", json={k: v for k, v in body.items() if k != "max_tokens"}
+    )
+    assert counted.status_code == 200
+
+
+async def test_tool_reference_in_a_tool_result_renders_the_loaded_tool(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    tools = [
+        {"name": "ToolSearch", "input_schema": {"type": "object"}},
+        {
+            "name": "WebFetch",
+            "description": "Fetch a URL",
+            "input_schema": {"type": "object"},
+            "defer_loading": True,
+        },
+    ]
+    body = {
+        **BODY,
+        "tools": tools,
+        "messages": [
+            {"role": "user", "content": "load it"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "ToolSearch", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [{"type": "tool_reference", "tool_name": "WebFetch"}],
+                    },
+                    {"type": "text", "text": "Tool loaded."},
+                ],
+            },
+        ],
+    }
+    assert (await client.post("/v1/messages", json=body)).status_code == 200
+    request = engine.requests[-1]
+    result = request.messages[-1].parts[0]
+    assert "Tool WebFetch is now available" in result.content  # type: ignore[union-attr]
+    assert "Fetch a URL" in result.content  # type: ignore[union-attr]
+    assert [t.deferred for t in request.tools] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("thinking", "after_tool", "expected"),
+    [
+        ({"type": "between_tools"}, False, False),
+        ({"type": "between_tools"}, True, True),
+        ({"type": "enabled", "budget_tokens": 2048, "display": "summarized"}, False, True),
+        ({"type": "adaptive", "display": "omitted"}, False, None),
+    ],
+)
+async def test_thinking_modes(
+    client: httpx.AsyncClient,
+    engine: FakeEngine,
+    thinking: dict[str, object],
+    after_tool: bool,
+    expected: bool | None,
+) -> None:
+    messages: list[dict[str, object]] = [{"role": "user", "content": "hi"}]
+    if after_tool:
+        messages += [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t", "content": "42"}],
+            },
+        ]
+    body = {
+        **BODY,
+        "messages": messages,
+        "thinking": thinking,
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+    }
+    assert (await client.post("/v1/messages", json=body)).status_code == 200
+    assert engine.requests[-1].thinking is expected

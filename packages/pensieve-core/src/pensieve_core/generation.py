@@ -7,7 +7,10 @@ from typing import Literal, TypeAlias
 
 from pensieve_core.messages import Message, ToolChoice, ToolSpec
 
-FinishReason: TypeAlias = Literal["stop", "length", "stop_sequence", "tool_use", "cancelled"]
+FinishReason: TypeAlias = Literal[
+    "stop", "length", "context_window", "stop_sequence", "tool_use", "cancelled"
+]
+"""``length``: the request's max_tokens ran out; ``context_window``: the model's window did."""
 
 
 @dataclass(frozen=True, slots=True)

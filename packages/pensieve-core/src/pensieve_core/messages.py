@@ -81,6 +81,9 @@ class ToolSpec:
     description: str = ""
     input_schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     """JSON schema of the call's arguments."""
+    deferred: bool = False
+    """Loaded on demand (Anthropic's ``defer_loading``): left out of the tool list the prompt
+    starts with, and described where a tool result loads it, so that prefix never changes."""
 
 
 @dataclass(frozen=True, slots=True)

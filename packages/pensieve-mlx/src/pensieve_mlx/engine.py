@@ -133,14 +133,17 @@ class MLXEngine:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _budget(self, prompt: RenderedPrompt, request: GenerationRequest) -> int:
+    def _budget(self, prompt: RenderedPrompt, request: GenerationRequest) -> tuple[int, bool]:
+        """Tokens the answer may take, and whether the window (not the request) sets that."""
         context = self._info.context_length
         wanted = max(1, request.sampling.max_tokens)
         # Room kept for the answer; small windows keep at most half of themselves for it.
         limit = context - min(self._config.min_output_tokens, wanted, context // 2)
         if len(prompt.tokens) > limit:
             raise ContextLengthExceededError(len(prompt.tokens), limit)
-        return min(wanted, self._config.max_output_tokens, context - len(prompt.tokens))
+        asked = min(wanted, self._config.max_output_tokens)
+        left = context - len(prompt.tokens)
+        return min(asked, left), left < asked
 
     def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
         mode, policy = request.tool_choice.mode, self._config.tool_grammar
@@ -160,7 +163,9 @@ class MLXEngine:
             self._grammars = GrammarFactory(self._loaded.tokenizer._tokenizer, self._vocab_size)
         return [self._grammars.processor(lark)], True
 
-    def _prepare(self, request: GenerationRequest) -> tuple[RenderedPrompt, int, list[Any], bool]:
+    def _prepare(
+        self, request: GenerationRequest
+    ) -> tuple[RenderedPrompt, tuple[int, bool], list[Any], bool]:
         prompt = self._renderer.render(request)
         budget = self._budget(prompt, request)
         processors, constrained = self._processors(request)
@@ -170,7 +175,9 @@ class MLXEngine:
         choice = request.tool_choice
         if choice.mode == "tool" and choice.name not in {t.name for t in request.tools}:
             raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not in tools")
-        prompt, budget, processors, constrained = await asyncio.to_thread(self._prepare, request)
+        prompt, (budget, window_bound), processors, constrained = await asyncio.to_thread(
+            self._prepare, request
+        )
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[list[GenerationEvent] | BaseException] = asyncio.Queue()
         tool_names = [t.name for t in request.tools] if request.tool_choice.mode != "none" else []
@@ -178,6 +185,7 @@ class MLXEngine:
             request=request,
             prompt=prompt,
             max_tokens=budget,
+            window_bound=window_bound,
             sampler=sampler_for(request.sampling, self._vocab_size),
             processors=processors,
             detokenizer=self._loaded.tokenizer.detokenizer,

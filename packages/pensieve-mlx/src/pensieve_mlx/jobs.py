@@ -48,6 +48,8 @@ class Job:
     last_progress: float = 0.0
     cancelled: bool = False
     done: bool = False
+    window_bound: bool = False
+    """``max_tokens`` is what the context window leaves (not what the request asked for)."""
 
     def progress(self, processed: int, total: int, *, interval: float) -> None:
         """Report prefill progress, at most once per ``interval`` seconds."""

@@ -58,6 +58,15 @@ def _tool_json(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+def _listed_tools(request: GenerationRequest) -> tuple[ToolSpec, ...]:
+    """The tools the prompt lists up front.
+
+    Deferred ones are described where they are loaded, so loading one mid-session leaves
+    everything before that point byte-identical (and cached).
+    """
+    return tuple(t for t in request.tools if not t.deferred)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedPrompt:
     """The prompt as text and tokens, and what the response starts inside."""
@@ -84,10 +93,9 @@ class PromptRenderer:
         kwargs: dict[str, Any] = {}
         if request.thinking is not None:
             kwargs["enable_thinking"] = request.thinking
-        if request.tools and self.native_tools:
-            kwargs["tools"] = [
-                {"type": "function", "function": _tool_json(t)} for t in request.tools
-            ]
+        listed = _listed_tools(request)
+        if listed and self.native_tools:
+            kwargs["tools"] = [{"type": "function", "function": _tool_json(t)} for t in listed]
         text = self._tokenizer.apply_chat_template(
             messages,
             add_generation_prompt=True,
@@ -101,8 +109,9 @@ class PromptRenderer:
 
     def _system(self, request: GenerationRequest) -> str:
         system = neutralize_billing_line(request.system)
-        if request.tools and not self.native_tools and request.tool_choice.mode != "none":
-            tools = "\n".join(json.dumps(_tool_json(t), ensure_ascii=False) for t in request.tools)
+        listed = _listed_tools(request)
+        if listed and not self.native_tools and request.tool_choice.mode != "none":
+            tools = "\n".join(json.dumps(_tool_json(t), ensure_ascii=False) for t in listed)
             header = FALLBACK_TOOLS_HEADER.format(tools=tools)
             system = f"{system}\n\n{header}" if system else header
         return system

@@ -182,7 +182,9 @@ class Worker:
                 finished[r.uid] = (job, events)
                 continue  # sent once the sequence has left the batch, as for other endings
             elif r.finish_reason is not None:
-                reason: FinishReason = "length" if r.finish_reason == "length" else "stop"
+                reason: FinishReason = "stop"
+                if r.finish_reason == "length":
+                    reason = "context_window" if job.window_bound else "length"
                 events += job.finish(reason, peak_memory=mx.get_peak_memory())
                 del self._active[r.uid]
                 self.prefix_cache.store(r.all_tokens, r.prompt_cache)

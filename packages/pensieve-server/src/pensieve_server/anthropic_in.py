@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pensieve_api.anthropic import requests as wire
 from pensieve_core import (
     ContentPart,
@@ -43,7 +45,25 @@ def _image(block: wire.ImageBlock) -> ImagePart:
     return ImagePart(media_type=source.media_type, data=source.data)
 
 
-def _tool_result_text(block: wire.ToolResultBlock) -> str:
+def _search_result_text(block: wire.SearchResultBlock) -> str:
+    title = f"{block.title} ({block.source})" if block.title else block.source
+    return "\n".join([title, *(b.text for b in block.content)])
+
+
+def _loaded_tool_text(name: str, tools: dict[str, ToolSpec]) -> str:
+    """What a ``tool_reference`` renders as: the deferred tool's definition, at this point."""
+    tool = tools.get(name)
+    if tool is None:
+        return f"Tool {name} is now available."
+    definition = {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": dict(tool.input_schema),
+    }
+    return f"Tool {name} is now available:\n{json.dumps(definition, ensure_ascii=False)}"
+
+
+def _tool_result_text(block: wire.ToolResultBlock, tools: dict[str, ToolSpec]) -> str:
     content = block.content
     if content is None:
         return ""
@@ -55,6 +75,10 @@ def _tool_result_text(block: wire.ToolResultBlock) -> str:
             pieces.append(item.text)
         elif isinstance(item, wire.DocumentBlock):
             pieces.append(_document_text(item))
+        elif isinstance(item, wire.ToolReferenceBlock):
+            pieces.append(_loaded_tool_text(item.tool_name, tools))
+        elif isinstance(item, wire.SearchResultBlock):
+            pieces.append(_search_result_text(item))
         else:
             raise UnsupportedContentError(
                 "this model has no vision: images in tool results are not supported"
@@ -62,7 +86,21 @@ def _tool_result_text(block: wire.ToolResultBlock) -> str:
     return "\n".join(pieces)
 
 
-def _part(block: wire.ContentBlock) -> ContentPart:
+def _server_block_text(block: wire.ContentBlock) -> str | None:
+    """Server-side tool traffic and summaries, as text a local model can read (None: skip)."""
+    if isinstance(block, wire.SearchResultBlock):
+        return _search_result_text(block)
+    if isinstance(block, wire.ServerToolUseBlock | wire.McpToolUseBlock):
+        return f"[{block.name} was called with {json.dumps(block.input, ensure_ascii=False)}]"
+    if isinstance(block, wire.ServerToolResultBlock):
+        tag = block.__struct_config__.tag
+        return f"[{tag}]\n{json.dumps(block.content, ensure_ascii=False, default=str)}"
+    if isinstance(block, wire.CompactionBlock):
+        return block.content or ""
+    return None  # container_upload: a file only a code-execution container could read
+
+
+def _part(block: wire.ContentBlock, tools: dict[str, ToolSpec]) -> ContentPart | None:
     if isinstance(block, wire.TextBlock):
         return TextPart(block.text)
     if isinstance(block, wire.ImageBlock):
@@ -72,10 +110,13 @@ def _part(block: wire.ContentBlock) -> ContentPart:
     if isinstance(block, wire.ToolUseBlock):
         return ToolCallPart(block.id, block.name, block.input)
     if isinstance(block, wire.ToolResultBlock):
-        return ToolResultPart(block.tool_use_id, _tool_result_text(block), block.is_error)
+        return ToolResultPart(block.tool_use_id, _tool_result_text(block, tools), block.is_error)
     if isinstance(block, wire.ThinkingBlock):
         return ThinkingPart(block.thinking, block.signature)
-    return ThinkingPart("", redacted=True)
+    if isinstance(block, wire.RedactedThinkingBlock):
+        return ThinkingPart("", redacted=True)
+    text = _server_block_text(block)
+    return None if text is None else TextPart(text)
 
 
 def _text_of(content: str | list[wire.ContentBlock]) -> str:
@@ -101,18 +142,21 @@ def _tool_choice(choice: wire.ToolChoice | None) -> ToolChoice:
     return ToolChoice("auto")
 
 
-def _thinking(config: wire.ThinkingConfig | None) -> bool | None:
+def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bool | None:
     if isinstance(config, wire.ThinkingEnabled):
         return True
     if isinstance(config, wire.ThinkingDisabled):
         return False
+    if isinstance(config, wire.ThinkingBetweenTools):
+        last = messages[-1] if messages else None
+        return last is not None and any(isinstance(p, ToolResultPart) for p in last.parts)
     return None
 
 
 def _tools(tools: list[wire.Tool] | None) -> tuple[ToolSpec, ...]:
     # Server tools (web search and the like) carry a `type` and no schema: they cannot run here.
     return tuple(
-        ToolSpec(t.name, t.description, t.input_schema)
+        ToolSpec(t.name, t.description, t.input_schema, deferred=t.defer_loading)
         for t in tools or []
         if t.type in (None, "custom")
     )
@@ -125,6 +169,8 @@ def to_domain(
     default_temperature: float = 1.0,
 ) -> GenerationRequest:
     """Translate a Messages (or count_tokens) request."""
+    tools = _tools(request.tools)
+    by_name = {t.name: t for t in tools}
     messages: list[Message] = []
     for m in request.messages:
         if m.role == "system":
@@ -132,12 +178,11 @@ def to_domain(
         parts = (
             (TextPart(m.content),)
             if isinstance(m.content, str)
-            else tuple(_part(b) for b in m.content)
+            else tuple(p for b in m.content if (p := _part(b, by_name)) is not None)
         )
         messages.append(Message(m.role, parts))
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
-    tools = _tools(request.tools)
     choice = _tool_choice(request.tool_choice)
     if choice.mode in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice requires tools")
@@ -156,6 +201,6 @@ def to_domain(
         tools=tools,
         tool_choice=choice,
         sampling=sampling,
-        thinking=_thinking(request.thinking),
+        thinking=_thinking(request.thinking, messages),
         request_id=request_id,
     )

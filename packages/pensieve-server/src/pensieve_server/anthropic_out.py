@@ -24,6 +24,7 @@ from pensieve_core import (
 STOP_REASONS: dict[FinishReason, wire.StopReason] = {
     "stop": "end_turn",
     "length": "max_tokens",
+    "context_window": "model_context_window_exceeded",
     "stop_sequence": "stop_sequence",
     "tool_use": "tool_use",
     "cancelled": "end_turn",

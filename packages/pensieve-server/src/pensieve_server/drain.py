@@ -50,6 +50,11 @@ class Drain:
         cut = asyncio.ensure_future(self.cut.wait())
         try:
             done, _ = await asyncio.wait({work, cut}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The caller went away (a client disconnected): the work goes with it, at once, so
+            # the engine frees the slot now rather than after the answer's last token.
+            work.cancel()
+            raise
         finally:
             cut.cancel()
         if work not in done:

@@ -30,6 +30,7 @@ FINISH = {
     "stop": "stop",
     "stop_sequence": "stop",
     "length": "length",
+    "context_window": "length",
     "tool_use": "tool_calls",
     "cancelled": "stop",
 }

@@ -65,12 +65,101 @@ class ToolUseBlock(WireIn, tag="tool_use", tag_field="type"):
     input: dict[str, Any]
 
 
+class ToolReferenceBlock(WireIn, tag="tool_reference", tag_field="type"):
+    """A deferred tool that a tool search loaded (Claude Code's ToolSearch answers with these)."""
+
+    tool_name: str
+
+
+class SearchResultBlock(WireIn, tag="search_result", tag_field="type"):
+    """A search result the client supplies, with its source and text."""
+
+    source: str
+    title: str = ""
+    content: list[TextBlock] = msgspec.field(default_factory=list)
+
+
 class ToolResultBlock(WireIn, tag="tool_result", tag_field="type"):
     """The result of a tool call."""
 
     tool_use_id: str
-    content: str | list[TextBlock | ImageBlock | DocumentBlock] | None = None
+    content: (
+        str
+        | list[TextBlock | ImageBlock | DocumentBlock | ToolReferenceBlock | SearchResultBlock]
+        | None
+    ) = None
     is_error: bool = False
+
+
+class ServerToolUseBlock(WireIn, tag="server_tool_use", tag_field="type"):
+    """A server tool call (web search and the like) from an earlier assistant turn."""
+
+    id: str
+    name: str
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ServerToolResultBlock(WireIn, kw_only=True):
+    """The result of a server tool (``web_search_tool_result`` and its kin), kept as data."""
+
+    tool_use_id: str = ""
+    content: Any = None
+
+
+# One tagged type per server tool result: msgspec unions dispatch on the `type` tag.
+class WebSearchToolResult(ServerToolResultBlock, tag="web_search_tool_result", tag_field="type"):
+    """Results of a server web search."""
+
+
+class WebFetchToolResult(ServerToolResultBlock, tag="web_fetch_tool_result", tag_field="type"):
+    """A page a server web fetch read."""
+
+
+class CodeExecutionToolResult(
+    ServerToolResultBlock, tag="code_execution_tool_result", tag_field="type"
+):
+    """Output of server code execution."""
+
+
+class BashCodeExecutionToolResult(
+    ServerToolResultBlock, tag="bash_code_execution_tool_result", tag_field="type"
+):
+    """Output of a server bash command."""
+
+
+class TextEditorCodeExecutionToolResult(
+    ServerToolResultBlock, tag="text_editor_code_execution_tool_result", tag_field="type"
+):
+    """Output of the server text editor."""
+
+
+class ToolSearchToolResult(ServerToolResultBlock, tag="tool_search_tool_result", tag_field="type"):
+    """Tools a server tool search found."""
+
+
+class McpToolResult(ServerToolResultBlock, tag="mcp_tool_result", tag_field="type"):
+    """The answer of an MCP server tool."""
+
+
+class McpToolUseBlock(WireIn, tag="mcp_tool_use", tag_field="type"):
+    """An MCP server tool call from an earlier assistant turn."""
+
+    id: str
+    name: str
+    server_name: str = ""
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class CompactionBlock(WireIn, tag="compaction", tag_field="type"):
+    """A summary that replaced earlier turns (context management)."""
+
+    content: str | None = None
+
+
+class ContainerUploadBlock(WireIn, tag="container_upload", tag_field="type"):
+    """A file handed to a code-execution container: nothing a local model can read."""
+
+    file_id: str = ""
 
 
 class ThinkingBlock(WireIn, tag="thinking", tag_field="type"):
@@ -94,6 +183,18 @@ ContentBlock = (
     | ToolResultBlock
     | ThinkingBlock
     | RedactedThinkingBlock
+    | SearchResultBlock
+    | ServerToolUseBlock
+    | McpToolUseBlock
+    | CompactionBlock
+    | ContainerUploadBlock
+    | WebSearchToolResult
+    | WebFetchToolResult
+    | CodeExecutionToolResult
+    | BashCodeExecutionToolResult
+    | TextEditorCodeExecutionToolResult
+    | ToolSearchToolResult
+    | McpToolResult
 )
 
 
@@ -108,12 +209,16 @@ class Message(WireIn):
 
 
 class Tool(WireIn):
-    """A client tool. ``defer_loading``, ``cache_control`` and the like are ignored."""
+    """A client tool (``cache_control``, ``strict``, ``input_examples`` and the like ignored).
+
+    ``defer_loading`` tools are described where a ``tool_reference`` loads them, not up front.
+    """
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     description: str = ""
     input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
     type: str | None = None
+    defer_loading: bool = False
 
 
 class ToolChoiceAuto(WireIn, tag="auto", tag_field="type"):
@@ -146,6 +251,7 @@ class ThinkingEnabled(WireIn, tag="enabled", tag_field="type"):
     """Ask for reasoning."""
 
     budget_tokens: int = 0
+    display: str | None = None
 
 
 class ThinkingDisabled(WireIn, tag="disabled", tag_field="type"):
@@ -158,7 +264,14 @@ class ThinkingAdaptive(WireIn, tag="adaptive", tag_field="type"):
     display: str | None = None
 
 
-ThinkingConfig = ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive
+class ThinkingBetweenTools(WireIn, tag="between_tools", tag_field="type"):
+    """Reasoning only after tool results."""
+
+    budget_tokens: int = 0
+    display: str | None = None
+
+
+ThinkingConfig = ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive | ThinkingBetweenTools
 
 # --- requests --------------------------------------------------------------------------------
 

@@ -6,7 +6,15 @@ from typing import Any, Literal
 
 from pensieve_api._base import WireOut
 
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal", "pause_turn"]
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "refusal",
+    "pause_turn",
+    "model_context_window_exceeded",
+]
 
 
 class Usage(WireOut):
