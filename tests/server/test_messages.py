@@ -391,8 +391,9 @@ async def test_tool_reference_in_a_tool_result_renders_the_loaded_tool(
     assert (await client.post("/v1/messages", json=body)).status_code == 200
     request = engine.requests[-1]
     result = request.messages[-1].parts[0]
-    assert "Tool WebFetch is now available" in result.content  # type: ignore[union-attr]
-    assert "Fetch a URL" in result.content  # type: ignore[union-attr]
+    assert isinstance(result, ToolResultPart)
+    assert "Tool WebFetch is now available" in result.content
+    assert "Fetch a URL" in result.content
     assert [t.deferred for t in request.tools] == [False, True]
 
 
