@@ -112,6 +112,12 @@ def openai_error(status: int, kind: str, message: str) -> Response:
     )
 
 
+def dialect_error(path: str, status: int, kind: AnthropicErrorType, message: str) -> Response:
+    """An error in the shape of the dialect that ``path`` belongs to (OpenAI or Anthropic)."""
+    make = openai_error if path.startswith("/v1/chat/") else anthropic_error
+    return make(status, kind, message)
+
+
 def error_response(request: Request, error: BaseException) -> Response:
     """The response for ``error``, in the dialect of the route that failed."""
     return error_response_for(request.url.path, error)
@@ -122,9 +128,7 @@ def error_response_for(path: str, error: BaseException) -> Response:
     status, kind, message = classify(error)
     if status >= 500 and not isinstance(error, OverloadedError):
         structlog.get_logger().error("request_failed", exc_info=error)
-    if path.startswith("/v1/chat/"):
-        return openai_error(status, kind, message)
-    return anthropic_error(status, kind, message)
+    return dialect_error(path, status, kind, message)
 
 
 async def handle_any(request: Request, error: Exception) -> Response:

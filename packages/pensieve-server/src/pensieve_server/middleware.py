@@ -17,9 +17,8 @@ from pensieve_metrics import MetricsRegistry
 from pensieve_server.errors import (
     BodyTimeoutError,
     BodyTooLargeError,
-    anthropic_error,
+    dialect_error,
     error_response_for,
-    openai_error,
 )
 
 log = structlog.get_logger()
@@ -127,10 +126,9 @@ class AuthMiddleware:
             return
         offered, sent_as = offered_key(Headers(scope=scope))
         if not offered or not self._authorized(offered):
-            openai = scope["path"].startswith("/v1/chat/")
-            make = openai_error if openai else anthropic_error
-            message = auth_message(sent_as, openai=openai)
-            await make(401, "authentication_error", message)(scope, receive, send)
+            path = scope["path"]
+            message = auth_message(sent_as, openai=path.startswith("/v1/chat/"))
+            await dialect_error(path, 401, "authentication_error", message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -220,9 +218,8 @@ class BrowserGuardMiddleware:
         """Handle one ASGI call."""
         if scope["type"] == "http" and (refusal := self._refusal(scope)) is not None:
             status, kind, message = refusal
-            make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
             log.warning("request_refused", status=status, reason=message)
-            await make(status, kind, message)(scope, receive, send)
+            await dialect_error(scope["path"], status, kind, message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -268,5 +265,4 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"request body exceeds {self._max} bytes"
-        make = openai_error if scope["path"].startswith("/v1/chat/") else anthropic_error
-        await make(413, "request_too_large", message)(scope, receive, send)
+        await dialect_error(scope["path"], 413, "request_too_large", message)(scope, receive, send)

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import click
 
-from pensieve_cli.commands.server import healthy, url_of
+from pensieve_cli.commands.server import running_server, url_of
 from pensieve_cli.context import CliContext, pass_cli
-from pensieve_cli.pidfile import is_ours
 
 AUTO_COMPACT_BUFFER = 13_000
 """Tokens before the window's end at which Claude Code compacts."""
@@ -82,18 +81,16 @@ def claude_env(target: Target) -> dict[str, str]:
 
 def find_target(ctx: CliContext) -> Target:
     """The running server's address, key, model and window; the config's when none runs."""
-    record = ctx.pid_file().read()
-    if record is not None and is_ours(record):
-        health = healthy(record.url)
-        if health is not None:
-            model = health.get("model")
-            window = health.get("context_length")
-            return Target(
-                url=record.url,
-                api_key=record.api_key or "local",
-                model=model if isinstance(model, str) else None,
-                context_length=window if isinstance(window, int) else None,
-            )
+    if (running := running_server(ctx)) is not None:
+        record, health = running
+        model = health.get("model")
+        window = health.get("context_length")
+        return Target(
+            url=record.url,
+            api_key=record.api_key or "local",
+            model=model if isinstance(model, str) else None,
+            context_length=window if isinstance(window, int) else None,
+        )
     settings = ctx.settings()
     keys = settings["server.api-keys"]
     url = url_of(settings["server.host"], settings["server.port"])

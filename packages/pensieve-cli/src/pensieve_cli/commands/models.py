@@ -9,9 +9,8 @@ from typing import Any
 import click
 
 from pensieve_cli.commands.config import effective_models_dir
-from pensieve_cli.commands.server import healthy
+from pensieve_cli.commands.server import running_server
 from pensieve_cli.context import CliContext, pass_cli
-from pensieve_cli.pidfile import is_ours
 from pensieve_cli.progress import ProgressReporter
 from pensieve_core import ModelFormatError
 
@@ -26,11 +25,11 @@ def _store(ctx: CliContext, *, label: str = "converting") -> object:
 
 def served_model(ctx: CliContext) -> tuple[str, int] | None:
     """The name and PID of the model the background server serves, if one runs."""
-    record = ctx.pid_file().read()
-    if record is None or not is_ours(record):
+    running = running_server(ctx)
+    if running is None:
         return None
-    health = healthy(record.url)
-    model = health.get("model") if health else None
+    record, health = running
+    model = health.get("model")
     return (model, record.pid) if isinstance(model, str) else None
 
 

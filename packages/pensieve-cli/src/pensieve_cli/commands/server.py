@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from pensieve_cli.context import CliContext, pass_cli
-from pensieve_cli.pidfile import PidFile, is_ours
+from pensieve_cli.pidfile import PidFile, ServerRecord, is_ours
 from pensieve_core import ListenError
 
 
@@ -124,6 +124,15 @@ def start(
         raise click.ClickException(listen_message(e)) from e
     finally:
         pid_file.remove(only_pid=os.getpid())
+
+
+def running_server(ctx: CliContext) -> tuple[ServerRecord, dict[str, Any]] | None:
+    """The background server's record and its ``/health``, when it runs and answers."""
+    record = ctx.pid_file().read()
+    if record is None or not is_ours(record):
+        return None
+    health = healthy(record.url)
+    return None if health is None else (record, health)
 
 
 def pensieve_at(host: str, port: int) -> int | None:
