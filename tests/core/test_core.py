@@ -3,6 +3,7 @@ import pytest
 from pensieve_core import (
     ContextLengthExceededError,
     Finished,
+    Generation,
     GenerationRequest,
     Message,
     OverloadedError,
@@ -38,7 +39,8 @@ def test_tool_choice_name_only_with_tool_mode() -> None:
 
 async def test_fake_engine_streams_script_and_finishes() -> None:
     engine = FakeEngine(reply=("a", "b"), tool_call=("lookup", '{"q": 1}'))
-    events = [e async for e in engine.generate(_request())]
+    async with await engine.start(_request()) as generation:
+        events = [e async for e in generation.events()]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["a", "b"]
     assert any(isinstance(e, ToolCallStart) and e.name == "lookup" for e in events)
     last = events[-1]
@@ -49,10 +51,13 @@ async def test_fake_engine_streams_script_and_finishes() -> None:
 
 async def test_fake_engine_counts_cancellation() -> None:
     engine = FakeEngine()
-    stream = engine.generate(_request())
-    assert stream.__aiter__() is stream
-    await anext(stream)
-    await stream.aclose()  # type: ignore[attr-defined]
+    generation = await engine.start(_request())
+    assert isinstance(generation, Generation)
+    events = generation.events()
+    assert events.__aiter__() is events
+    await anext(events)
+    await generation.aclose()
+    assert [e async for e in events] == []
     assert engine.cancelled == 1
     assert engine.active == 0
 
@@ -60,9 +65,9 @@ async def test_fake_engine_counts_cancellation() -> None:
 async def test_fake_engine_limits() -> None:
     engine = FakeEngine(model_info=FakeEngine().model_info.__class__("m", 3, 10))
     with pytest.raises(ContextLengthExceededError):
-        await anext(engine.generate(_request("one two three four")))
+        await engine.start(_request("one two three four"))
     with pytest.raises(OverloadedError):
-        await anext(FakeEngine(overloaded=True).generate(_request()))
-    events = [e async for e in FakeEngine().generate(_request(max_tokens=1))]
+        await FakeEngine(overloaded=True).start(_request())
+    events = [e async for e in (await FakeEngine().start(_request(max_tokens=1))).events()]
     assert isinstance(events[-1], Finished)
     assert events[-1].reason == "length"

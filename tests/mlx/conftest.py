@@ -1,6 +1,6 @@
 """Engines for the MLX tests: a tiny random-weight llama and the embedded SmolLM2."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import pytest
@@ -9,10 +9,10 @@ pytest.importorskip("mlx.core")
 
 from pensieve_core import (
     Finished,
+    Generation,
     GenerationEvent,
     GenerationRequest,
     Message,
-    PromptProgress,
     SamplingParams,
     TextDelta,
     TextPart,
@@ -62,11 +62,12 @@ def ask(
 
 
 async def collect(
-    stream: AsyncIterator[GenerationEvent],
+    started: Awaitable[Generation],
 ) -> tuple[str, Finished, list[GenerationEvent]]:
-    events = [e async for e in stream]
+    async with await started as generation:
+        events = [e async for e in generation.events()]
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     finished = events[-1]
     assert isinstance(finished, Finished)
-    assert isinstance(events[0], PromptProgress)
+    assert finished.usage.prompt_tokens == generation.prompt_tokens
     return text, finished, events

@@ -22,9 +22,9 @@ PROMPTS = [
 
 
 async def test_tiny_model_batch_equals_sequential(tiny_engine: MLXEngine) -> None:
-    sequential = [(await collect(tiny_engine.generate(ask(p, max_tokens=24))))[0] for p in PROMPTS]
+    sequential = [(await collect(tiny_engine.start(ask(p, max_tokens=24))))[0] for p in PROMPTS]
     concurrent = await asyncio.gather(
-        *[collect(tiny_engine.generate(ask(p, max_tokens=24))) for p in PROMPTS]
+        *[collect(tiny_engine.start(ask(p, max_tokens=24))) for p in PROMPTS]
     )
     assert [c[0] for c in concurrent] == sequential
     assert all(c[1].usage.completion_tokens > 0 for c in concurrent)
@@ -32,9 +32,9 @@ async def test_tiny_model_batch_equals_sequential(tiny_engine: MLXEngine) -> Non
 
 async def test_smollm_batch_equals_sequential(smol_engine: MLXEngine) -> None:
     prompts = PROMPTS[:2]
-    sequential = [(await collect(smol_engine.generate(ask(p, max_tokens=12))))[0] for p in prompts]
+    sequential = [(await collect(smol_engine.start(ask(p, max_tokens=12))))[0] for p in prompts]
     concurrent = await asyncio.gather(
-        *[collect(smol_engine.generate(ask(p, max_tokens=12))) for p in prompts]
+        *[collect(smol_engine.start(ask(p, max_tokens=12))) for p in prompts]
     )
     assert [c[0] for c in concurrent] == sequential
     assert "Paris" in sequential[0]
@@ -42,7 +42,7 @@ async def test_smollm_batch_equals_sequential(smol_engine: MLXEngine) -> None:
 
 async def test_max_tokens_gives_length(smol_engine: MLXEngine) -> None:
     _, finished, _ = await collect(
-        smol_engine.generate(ask("Tell me a long story about dragons.", max_tokens=5))
+        smol_engine.start(ask("Tell me a long story about dragons.", max_tokens=5))
     )
     assert finished.reason == "length"
     assert finished.usage.completion_tokens == 5
@@ -50,7 +50,7 @@ async def test_max_tokens_gives_length(smol_engine: MLXEngine) -> None:
 
 async def test_eos_gives_stop_and_usage(smol_engine: MLXEngine) -> None:
     request = ask("What is the capital of France?", max_tokens=40)
-    text, finished, _ = await collect(smol_engine.generate(request))
+    text, finished, _ = await collect(smol_engine.start(request))
     assert finished.reason == "stop"
     assert "<|im_end|>" not in text
     assert finished.usage.prompt_tokens == await smol_engine.count_tokens(request)

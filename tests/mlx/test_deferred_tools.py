@@ -5,7 +5,8 @@ from typing import Any
 
 from pensieve_api import messages_decoder
 from pensieve_mlx import MLXEngine
-from pensieve_server.anthropic_in import to_domain
+from pensieve_server.anthropic.requests import to_domain
+from pensieve_server.state import RequestDefaults
 
 TOOLS: list[dict[str, Any]] = [
     {"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}},
@@ -51,7 +52,9 @@ SECOND = [
 
 def _render(engine: MLXEngine, messages: list[dict[str, Any]]) -> str:
     body = {"model": "x", "max_tokens": 10, "tools": TOOLS, "messages": messages}
-    request = to_domain(messages_decoder.decode(json.dumps(body).encode()), request_id="r")
+    request = to_domain(
+        messages_decoder.decode(json.dumps(body).encode()), RequestDefaults(0.0, 16)
+    )
     return str(engine._renderer.render(request).text)  # the prompt as generation sees it
 
 

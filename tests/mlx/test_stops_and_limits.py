@@ -29,12 +29,12 @@ def test_stop_matcher_releases_false_starts() -> None:
 
 async def test_stop_sequence_across_tokens(smol_engine: MLXEngine) -> None:
     baseline, _, _ = await collect(
-        smol_engine.generate(ask("Count from 1 to 10, one per line.", max_tokens=40))
+        smol_engine.start(ask("Count from 1 to 10, one per line.", max_tokens=40))
     )
     assert "4\n5" in baseline or "4. 4\n5" in baseline
     stop = baseline[baseline.index("4") : baseline.index("5") + 1]  # spans several tokens
     text, finished, _ = await collect(
-        smol_engine.generate(ask("Count from 1 to 10, one per line.", max_tokens=40, stop=(stop,)))
+        smol_engine.start(ask("Count from 1 to 10, one per line.", max_tokens=40, stop=(stop,)))
     )
     assert finished.reason == "stop_sequence"
     assert finished.stop_sequence == stop
@@ -45,7 +45,7 @@ async def test_stop_sequence_across_tokens(smol_engine: MLXEngine) -> None:
 async def test_prompt_over_context_fails_fast_with_both_numbers(smol_engine: MLXEngine) -> None:
     request = ask("word " * 9000)
     with pytest.raises(ContextLengthExceededError) as info:
-        await anext(smol_engine.generate(request))
+        await smol_engine.start(request)
     assert info.value.prompt_tokens > 9000
     assert info.value.max_tokens == 8192 - 16
     assert (
@@ -56,7 +56,7 @@ async def test_prompt_over_context_fails_fast_with_both_numbers(smol_engine: MLX
 
 
 async def test_huge_max_tokens_is_clamped_not_rejected(smol_engine: MLXEngine) -> None:
-    _, finished, _ = await collect(smol_engine.generate(ask("Hi", max_tokens=128000)))
+    _, finished, _ = await collect(smol_engine.start(ask("Hi", max_tokens=128000)))
     assert finished.reason in ("stop", "length")
 
 
@@ -67,16 +67,15 @@ async def test_full_queue_fails_fast(tiny_model_path: Path) -> None:
         config=MLXEngineConfig(max_active_sequences=1, max_queued_requests=2),
     )
     try:
-        streams = [engine.generate(ask("hello", max_tokens=200)) for _ in range(3)]
-        await anext(streams[0])
+        first = await engine.start(ask("hello", max_tokens=200))
         while engine.stats().active_sequences < 1:  # the one slot is taken
             await asyncio.sleep(0.01)
-        await asyncio.gather(*[anext(s) for s in streams[1:]])
+        waiting = [await engine.start(ask("hello", max_tokens=200)) for _ in range(2)]
         assert engine.stats().queued_requests == 2
         with pytest.raises(OverloadedError):
-            await anext(engine.generate(ask("one too many")))
-        for s in streams:
-            await s.aclose()  # type: ignore[attr-defined]
+            await engine.start(ask("one too many"))
+        for g in [first, *waiting]:
+            await g.aclose()
     finally:
         await engine.aclose()
 
@@ -85,10 +84,10 @@ async def test_running_out_of_window_is_its_own_stop_reason(tiny_engine: MLXEngi
     window = tiny_engine.info.context_length
     # Asks for more than the window leaves: the answer ends where the window does.
     request = ask("one two three four five six seven eight nine ten " * 9, max_tokens=window)
-    _, finished, _ = await collect(tiny_engine.generate(request))
+    _, finished, _ = await collect(tiny_engine.start(request))
     if finished.reason != "stop":  # a random-weight model may end on its own first
         assert finished.reason == "context_window"
         total = finished.usage.prompt_tokens + finished.usage.completion_tokens
         assert total == window
-    _, by_request, _ = await collect(tiny_engine.generate(ask("one two", max_tokens=3)))
+    _, by_request, _ = await collect(tiny_engine.start(ask("one two", max_tokens=3)))
     assert by_request.reason in ("length", "stop")

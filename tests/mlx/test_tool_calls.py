@@ -136,7 +136,7 @@ def _request(tool: ToolSpec, question: str, choice: ToolChoice) -> GenerationReq
 async def _forced_call(
     engine: MLXEngine, tool: ToolSpec, question: str, choice: ToolChoice
 ) -> dict[str, Any]:
-    _, finished, events = await collect(engine.generate(_request(tool, question, choice)))
+    _, finished, events = await collect(engine.start(_request(tool, question, choice)))
     starts = [e for e in events if isinstance(e, ToolCallStart)]
     assert [s.name for s in starts] == [tool.name]
     assert any(isinstance(e, ToolCallEnd) for e in events)
@@ -164,7 +164,7 @@ async def test_forced_calls_inside_a_batch(smol_engine: MLXEngine) -> None:
 async def test_tool_choice_none_gives_text(smol_engine: MLXEngine) -> None:
     tool, question = TOOLS["strings"]
     text, finished, events = await collect(
-        smol_engine.generate(_request(tool, question, ToolChoice("none")))
+        smol_engine.start(_request(tool, question, ToolChoice("none")))
     )
     assert not any(isinstance(e, ToolCallStart) for e in events)
     assert finished.reason in ("stop", "length")
@@ -184,7 +184,7 @@ async def test_lazy_grammar_keeps_a_started_call_well_formed(smol_engine: MLXEng
         tool_choice=ToolChoice("auto"),
         sampling=SamplingParams(max_tokens=80, temperature=0.0),
     )
-    _, finished, events = await collect(smol_engine.generate(request))
+    _, finished, events = await collect(smol_engine.start(request))
     starts = [e for e in events if isinstance(e, ToolCallStart)]
     if starts:
         assert finished.reason == "tool_use"

@@ -21,7 +21,7 @@ BODY = {
 @pytest.fixture(name="metered")
 async def _metered() -> AsyncIterator[httpx.AsyncClient]:
     metrics = MetricsRegistry()
-    app = create_app(InstrumentedEngine(FakeEngine(), metrics), ServerConfig(), metrics=metrics)
+    app = create_app(InstrumentedEngine(FakeEngine(), metrics), ServerConfig(), observer=metrics)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://localhost"
     ) as client:
@@ -61,6 +61,6 @@ async def test_metrics_need_auth_unless_public() -> None:
     engine = InstrumentedEngine(FakeEngine(), metrics)
     for public, status in ((False, 401), (True, 200)):
         config = ServerConfig(api_keys=("k",), metrics_public=public)
-        transport = httpx.ASGITransport(app=create_app(engine, config, metrics=metrics))
+        transport = httpx.ASGITransport(app=create_app(engine, config, observer=metrics))
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             assert (await client.get("/metrics")).status_code == status

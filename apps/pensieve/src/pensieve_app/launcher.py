@@ -116,7 +116,7 @@ class AppLauncher:
             raise
         metrics = MetricsRegistry()
         instrumented = InstrumentedEngine(engine, metrics)
-        app = create_app(instrumented, config, metrics=metrics, close_engine=True)
+        app = create_app(instrumented, config, observer=metrics, close_engine=True)
         host, port = bound_address(sock)
         key = config.api_keys[0] if config.api_keys else None
         click.echo(

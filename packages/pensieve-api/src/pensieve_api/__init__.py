@@ -14,6 +14,7 @@ from pensieve_api.errors import (
     OpenAIErrorDetail,
     OpenAIErrorResponse,
 )
+from pensieve_api.health import HealthResponse, health_decoder
 
 __all__ = (
     # dialects
@@ -24,6 +25,9 @@ __all__ = (
     "count_tokens_decoder",
     "encoder",
     "messages_decoder",
+    # Pensieve's own
+    "HealthResponse",
+    "health_decoder",
     # errors
     "AnthropicErrorType",
     "ErrorDetail",

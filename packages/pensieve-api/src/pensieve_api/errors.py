@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pensieve_api._base import WireOut
+from pensieve_api._base import StreamEvent, WireOut
 
 AnthropicErrorType = Literal[
     "invalid_request_error",
@@ -25,7 +25,7 @@ class ErrorDetail(WireOut):
     message: str
 
 
-class ErrorResponse(WireOut, tag="error", tag_field="type"):
+class ErrorResponse(StreamEvent, tag="error"):
     """``{"type": "error", "error": {"type": ..., "message": ...}}``; also the SSE ``error`` event."""
 
     error: ErrorDetail

@@ -4,7 +4,7 @@ The ``Engine`` protocol, the chat and generation domain types, model description
 error tree. It imports nothing heavy (standard library only), so every other layer can depend on it.
 """
 
-from pensieve_core.engine import Engine
+from pensieve_core.engine import Engine, Generation
 from pensieve_core.errors import (
     ConfigError,
     ContextLengthExceededError,
@@ -54,6 +54,7 @@ from pensieve_core.models import EngineStats, ModelInfo
 __all__ = (
     # the protocol
     "Engine",
+    "Generation",
     # chat
     "ContentPart",
     "ImagePart",

@@ -3,19 +3,56 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 from pensieve_core.generation import GenerationEvent, GenerationRequest
 from pensieve_core.models import EngineStats, ModelInfo
 
 
 @runtime_checkable
-class Engine(Protocol):
-    """Runs chat completions for one loaded model.
+class Generation(Protocol):
+    """One running generation, as ``Engine.start`` hands it back.
 
-    ``generate`` returns an async iterator of events that always ends with ``Finished`` unless it
-    raises. Closing the iterator early (``aclose``) cancels the generation and frees its slot.
+    Used as an async context manager: leaving it closes the generation, which cancels the
+    engine's work if it is still running and frees its slot.
     """
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens of the rendered prompt."""
+        ...
+
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens served from the prefix cache (0 until the engine has admitted it)."""
+        ...
+
+    def events(self) -> AsyncIterator[GenerationEvent]:
+        """The generation's events, in order, ending with ``Finished``.
+
+        The iterator ends early, without ``Finished``, once ``aclose`` was called (from any task).
+        Its ``__anext__`` may be cancelled (a timeout, a keep-alive) without losing an event.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Cancel the work if it still runs; idempotent."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Runs chat completions for one loaded model."""
 
     @property
     def info(self) -> ModelInfo:
@@ -23,15 +60,18 @@ class Engine(Protocol):
         ...
 
     async def count_tokens(self, request: GenerationRequest) -> int:
-        """Tokens of the prompt exactly as ``generate`` would render it."""
+        """Tokens of the prompt exactly as ``start`` would render it."""
         ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Start a generation and stream its events.
+    async def start(self, request: GenerationRequest) -> Generation:
+        """Render and submit ``request``; the handle streams its events.
+
+        Every refusal is raised here, before a response can have started:
 
         Raises:
-            ContextLengthExceededError: the prompt does not fit (before any work is done).
+            ContextLengthExceededError: the prompt does not fit.
             OverloadedError: the queue is full.
+            InvalidRequestError: the request contradicts itself or the model.
         """
         ...
 

@@ -39,8 +39,6 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     thinking: bool | None = None
     """Ask for reasoning (True), ask against it (False), or leave it to the model (None)."""
-    request_id: str = ""
-    """Passed explicitly because the engine's worker thread does not inherit contextvars."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +88,12 @@ class ThinkingDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallStart:
-    """The model opened a tool call; ``index`` counts calls within the response."""
+    """The model opened a tool call; ``index`` counts calls within the response.
+
+    Calls carry no id: each wire dialect names them its own way.
+    """
 
     index: int
-    id: str
     name: str
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
 
 from pensieve_core.errors import (
     ContextLengthExceededError,
@@ -16,7 +18,6 @@ from pensieve_core.generation import (
     FinishReason,
     GenerationEvent,
     GenerationRequest,
-    PromptProgress,
     TextDelta,
     ToolCallDelta,
     ToolCallEnd,
@@ -71,11 +72,8 @@ class FakeEngine:
                     words += len(part.content.split())
         return words + 2 * len(request.messages)
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Replay the script."""
-        return self._run(request)
-
-    async def _run(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def start(self, request: GenerationRequest) -> FakeGeneration:
+        """Check the request as an engine would, then replay the script."""
         if self.overloaded:
             raise OverloadedError("the fake engine is overloaded")
         has_image = any(isinstance(p, ImagePart) for m in request.messages for p in m.parts)
@@ -88,35 +86,31 @@ class FakeEngine:
             raise ContextLengthExceededError(prompt, self.model_info.context_length)
         self.requests.append(request)
         self.active += 1
-        finished = False
-        try:
-            yield PromptProgress(processed=prompt, total=prompt)
-            produced = 0
-            reason: FinishReason = "stop"
-            for piece in self.reply:
-                if produced >= request.sampling.max_tokens:
-                    reason = "length"
-                    break
-                await asyncio.sleep(self.delay_s)
-                yield TextDelta(piece)
-                produced += 1
-                if self.error is not None:
-                    raise self.error
-            if self.tool_call is not None and reason == "stop":
-                name, arguments = self.tool_call
-                yield ToolCallStart(index=0, id="toolu_fake0", name=name)
-                yield ToolCallDelta(index=0, arguments=arguments)
-                yield ToolCallEnd(index=0)
-                produced += 1
-                reason = "tool_use"
-            finished = True
-            yield Finished(
-                reason=reason, usage=Usage(prompt_tokens=prompt, completion_tokens=produced)
-            )
-        finally:
-            self.active -= 1
-            if not finished:
-                self.cancelled += 1
+        return FakeGeneration(self, self._script(request, prompt), prompt)
+
+    def _script(self, request: GenerationRequest, prompt: int) -> list[GenerationEvent | Exception]:
+        script: list[GenerationEvent | Exception] = []
+        produced = 0
+        reason: FinishReason = "stop"
+        for piece in self.reply:
+            if produced >= request.sampling.max_tokens:
+                reason = "length"
+                break
+            script.append(TextDelta(piece))
+            produced += 1
+            if self.error is not None:
+                return [*script, self.error]
+        if self.tool_call is not None and reason == "stop":
+            name, arguments = self.tool_call
+            script += [
+                ToolCallStart(index=0, name=name),
+                ToolCallDelta(index=0, arguments=arguments),
+                ToolCallEnd(index=0),
+            ]
+            produced += 1
+            reason = "tool_use"
+        usage = Usage(prompt_tokens=prompt, completion_tokens=produced)
+        return [*script, Finished(reason=reason, usage=usage)]
 
     def stats(self) -> EngineStats:
         """Only the active count is live."""
@@ -124,3 +118,75 @@ class FakeEngine:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+class FakeGeneration:
+    """The handle of one scripted generation.
+
+    A class, so that a cancelled ``__anext__`` loses nothing, as ``Generation`` asks.
+    """
+
+    def __init__(
+        self, engine: FakeEngine, script: list[GenerationEvent | Exception], prompt: int
+    ) -> None:
+        self._engine = engine
+        self._script = script
+        self._next = 0
+        self._closed = False
+        self._due: float | None = None
+        self.prompt_tokens = prompt
+
+    @property
+    def cached_tokens(self) -> int:
+        """The fake has no cache."""
+        return 0
+
+    def events(self) -> Self:
+        """The script, one event per ``delay_s``."""
+        return self
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        if self._closed or self._next >= len(self._script):
+            raise StopAsyncIteration
+        item = self._script[self._next]
+        if isinstance(item, TextDelta) and self._engine.delay_s:
+            # A deadline kept across calls: a cancelled wait (a keep-alive timeout) resumes it.
+            loop = asyncio.get_running_loop()
+            if self._due is None:
+                self._due = loop.time() + self._engine.delay_s
+            await asyncio.sleep(max(0.0, self._due - loop.time()))
+            self._due = None
+            if self._closed:
+                raise StopAsyncIteration
+        self._next += 1
+        if isinstance(item, Exception):
+            self._end(finished=False)
+            raise item
+        if isinstance(item, Finished):
+            self._end(finished=True)
+        return item
+
+    def _end(self, *, finished: bool) -> None:
+        if not self._closed:
+            self._closed = True
+            self._engine.active -= 1
+            if not finished:
+                self._engine.cancelled += 1
+
+    async def aclose(self) -> None:
+        """Stop the script; counts as a cancellation unless it had finished."""
+        self._end(finished=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Self
 
 from pensieve_core import (
     Engine,
     EngineStats,
     Finished,
+    Generation,
     GenerationEvent,
     GenerationRequest,
     ModelInfo,
@@ -33,20 +35,9 @@ class InstrumentedEngine:
         """Passed through."""
         return await self.inner.count_tokens(request)
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """The wrapped stream, observed."""
-        return self._observe(self.inner.generate(request))
-
-    async def _observe(
-        self, stream: AsyncIterator[GenerationEvent]
-    ) -> AsyncIterator[GenerationEvent]:
-        try:
-            async for event in stream:
-                if isinstance(event, Finished):
-                    self.metrics.observe_generation(event)
-                yield event
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+    async def start(self, request: GenerationRequest) -> InstrumentedGeneration:
+        """The wrapped generation, observed."""
+        return InstrumentedGeneration(await self.inner.start(request), self.metrics)
 
     def stats(self) -> EngineStats:
         """Passed through."""
@@ -55,3 +46,54 @@ class InstrumentedEngine:
     async def aclose(self) -> None:
         """Passed through."""
         await self.inner.aclose()
+
+
+class InstrumentedGeneration:
+    """A ``Generation`` whose ``Finished`` event is recorded on its way through.
+
+    A class, not an async generator, so that a cancelled ``__anext__`` does not end the stream
+    (the ``Generation`` contract).
+    """
+
+    def __init__(self, inner: Generation, metrics: MetricsRegistry) -> None:
+        self.inner = inner
+        self._events = inner.events()
+        self._metrics = metrics
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Passed through."""
+        return self.inner.prompt_tokens
+
+    @property
+    def cached_tokens(self) -> int:
+        """Passed through."""
+        return self.inner.cached_tokens
+
+    def events(self) -> Self:
+        """The inner events, observed."""
+        return self
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        event = await anext(self._events)
+        if isinstance(event, Finished):
+            self._metrics.observe_generation(event)
+        return event
+
+    async def aclose(self) -> None:
+        """Passed through."""
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

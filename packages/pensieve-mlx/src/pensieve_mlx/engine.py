@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,15 @@ from mlx.utils import tree_flatten
 from pensieve_core import (
     ContextLengthExceededError,
     EngineStats,
-    Finished,
-    GenerationEvent,
     GenerationRequest,
     InvalidRequestError,
     ModelInfo,
     OverloadedError,
-    PromptProgress,
     ToolResultPart,
 )
 from pensieve_loader import context_length_of
 from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.generation import MLXGeneration
 from pensieve_mlx.grammar import (
     GrammarFactory,
     check_tool_schemas,
@@ -41,15 +38,6 @@ from pensieve_mlx.worker import Worker
 
 DEFAULT_CONTEXT = 4096
 """Assumed for a directory whose config states no context window (validation refuses those)."""
-
-
-def _push(
-    loop: asyncio.AbstractEventLoop,
-    events: asyncio.Queue[list[GenerationEvent] | BaseException],
-    item: list[GenerationEvent] | BaseException,
-) -> None:
-    """Hand events from the worker thread to the request's event loop."""
-    loop.call_soon_threadsafe(events.put_nowait, item)
 
 
 def _answers_tool_result(request: GenerationRequest) -> bool:
@@ -106,10 +94,6 @@ class MLXEngine:
         """Tokens of the prompt exactly as ``generate`` renders it."""
         rendered = await asyncio.to_thread(self._renderer.render, request)
         return len(rendered.tokens)
-
-    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Stream the events of one generation (see ``pensieve_core.Engine``)."""
-        return self._generate(request)
 
     def stats(self) -> EngineStats:
         """Live figures."""
@@ -171,15 +155,14 @@ class MLXEngine:
         processors, constrained = self._processors(request)
         return prompt, budget, processors, constrained
 
-    async def _generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def start(self, request: GenerationRequest) -> MLXGeneration:
+        """Render and submit ``request`` (see ``pensieve_core.Engine.start``)."""
         choice = request.tool_choice
         if choice.mode == "tool" and choice.name not in {t.name for t in request.tools}:
             raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not in tools")
         prompt, (budget, window_bound), processors, constrained = await asyncio.to_thread(
             self._prepare, request
         )
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[list[GenerationEvent] | BaseException] = asyncio.Queue()
         tool_names = [t.name for t in request.tools] if request.tool_choice.mode != "none" else []
         job = Job(
             request=request,
@@ -193,23 +176,10 @@ class MLXEngine:
                 tool_names=tool_names, thinking=prompt.starts_thinking, stream_args=constrained
             ),
             stops=StopMatcher(request.sampling.stop),
-            eos_ids=self._eos_ids,
-            emit=lambda item: _push(loop, events, item),
         )
+        generation = MLXGeneration(job, self._worker)
         if not self._worker.submit(job):
             raise OverloadedError(
                 f"the engine queue is full ({self._config.max_queued_requests} requests waiting)"
             )
-        try:
-            yield PromptProgress(0, len(prompt.tokens))
-            while True:
-                item = await events.get()
-                if isinstance(item, BaseException):
-                    raise item
-                for event in item:
-                    yield event
-                    if isinstance(event, Finished):
-                        return
-        finally:
-            if not job.done:
-                self._worker.cancel(job)
+        return generation

@@ -36,8 +36,8 @@ class Job:
     detokenizer: Any
     router: TextRouter
     stops: StopMatcher
-    eos_ids: frozenset[int]
-    emit: Emit
+    emit: Emit = field(default=lambda item: None)
+    """Hands events to the request's event loop (set by the generation handle)."""
     submitted: float = field(default_factory=time.perf_counter)
     uid: int | None = None
     cached_tokens: int = 0

@@ -9,7 +9,6 @@ Code's per-request billing line is removed first, so the shared prompt prefix st
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +25,6 @@ from pensieve_core import (
     UnsupportedContentError,
 )
 
-# Claude Code's first system block: `x-anthropic-billing-header: cc_version=...; cch=...;`.
-# It differs between sessions, subagents and versions and would break the prefix cache.
-_BILLING_LINE = re.compile(r"^x-anthropic-billing-header:[^\n]*\n?", re.MULTILINE)
-
 FALLBACK_TOOLS_HEADER = """# Tools
 
 You may call one or more functions to assist with the user query.
@@ -43,11 +38,6 @@ For each function call, return a json object with function name and arguments wi
 <tool_call>
 {{"name": <function-name>, "arguments": <args-json-object>}}
 </tool_call>"""
-
-
-def neutralize_billing_line(system: str) -> str:
-    """Drop Claude Code's billing header line(s) from the system prompt."""
-    return _BILLING_LINE.sub("", system).lstrip("\n")
 
 
 def _tool_json(tool: ToolSpec) -> dict[str, Any]:
@@ -108,7 +98,7 @@ class PromptRenderer:
         return RenderedPrompt(text, list(tokens), text.rstrip().endswith("<think>"))
 
     def _system(self, request: GenerationRequest) -> str:
-        system = neutralize_billing_line(request.system)
+        system = request.system
         listed = _listed_tools(request)
         if listed and not self.native_tools and request.tool_choice.mode != "none":
             tools = "\n".join(json.dumps(_tool_json(t), ensure_ascii=False) for t in listed)

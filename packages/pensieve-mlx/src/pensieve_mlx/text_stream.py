@@ -206,7 +206,7 @@ class TextRouter:
             call.index = self._calls
             self._calls += 1
             call.args_from = args.end()
-            self._events.append(ToolCallStart(call.index, f"toolu_{call.index}", name.group(1)))
+            self._events.append(ToolCallStart(call.index, name.group(1)))
 
     def _stream_args(self, call: _Call, body: str) -> None:
         value = body[call.args_from :]
@@ -257,7 +257,7 @@ class TextRouter:
             index = self._calls
             self._calls += 1
             self._events += [
-                ToolCallStart(index, f"toolu_{index}", name),
+                ToolCallStart(index, name),
                 ToolCallDelta(index, args),
                 ToolCallEnd(index),
             ]

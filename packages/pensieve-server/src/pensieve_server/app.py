@@ -8,45 +8,46 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import Scope
 
 from pensieve_core import Engine
-from pensieve_metrics import MetricsRegistry
+from pensieve_server import anthropic, openai
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
-from pensieve_server.errors import exception_handlers
-from pensieve_server.middleware import (
-    PUBLIC_PATHS,
-    AuthMiddleware,
-    BodyLimitMiddleware,
-    BrowserGuardMiddleware,
-    RequestContextMiddleware,
-)
+from pensieve_server.info import health, prometheus_metrics, root
+from pensieve_server.middleware import RequestContextMiddleware
 from pensieve_server.model_names import ModelNames
-from pensieve_server.routes.chat import chat_completions
-from pensieve_server.routes.info import get_model, health, list_models, prometheus_metrics, root
-from pensieve_server.routes.messages import count_tokens, create_message
-from pensieve_server.state import AppState
+from pensieve_server.observer import Observer
+from pensieve_server.state import AppState, RequestDefaults
+from pensieve_server.wing import routes, wing_of
+
+DEFAULT_WING = anthropic.WING
+"""Answers what matches no route (and the server's own routes): Anthropic is the main dialect."""
 
 
 def create_app(
     engine: Engine,
     config: ServerConfig | None = None,
     *,
-    metrics: MetricsRegistry | None = None,
+    observer: Observer | None = None,
     close_engine: bool = False,
 ) -> Starlette:
     """Build the app.
 
-    Pass ``metrics`` (with ``engine`` wrapped in an ``InstrumentedEngine`` on the same registry) to
-    serve ``/metrics``; ``close_engine`` closes the engine when the app shuts down.
+    Pass ``observer`` (a ``pensieve_metrics.MetricsRegistry``, with ``engine`` wrapped in an
+    ``InstrumentedEngine`` on the same registry) to serve ``/metrics``; ``close_engine`` closes
+    the engine when the app shuts down.
     """
     config = config or ServerConfig()
     state = AppState(
         engine=engine,
         config=config,
         names=ModelNames(engine.info.id, config.model_aliases, strict=config.strict_model_names),
-        metrics=metrics,
+        defaults=RequestDefaults.of(config),
+        observer=observer,
     )
 
     @asynccontextmanager
@@ -55,17 +56,22 @@ def create_app(
         if close_engine:
             await engine.aclose()
 
-    routes = [
-        Route("/", root, methods=["GET", "HEAD"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/metrics", prometheus_metrics, methods=["GET"]),
-        Route("/v1/messages", create_message, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    app_routes: list[BaseRoute] = [
+        *routes(
+            DEFAULT_WING,
+            [("/", root, ["GET", "HEAD"]), ("/health", health, ["GET"])],
+            config,
+            public=True,
+        ),
+        *routes(
+            DEFAULT_WING,
+            [("/metrics", prometheus_metrics, ["GET"])],
+            config,
+            public=config.metrics_public,
+        ),
+        *anthropic.anthropic_routes(config),
+        *openai.openai_routes(config),
     ]
-    public = PUBLIC_PATHS | ({"/metrics"} if config.metrics_public else set())
     cors = (
         [
             Middleware(
@@ -80,24 +86,21 @@ def create_app(
         if config.cors_origins
         else []
     )
+
+    def answer(scope: Scope, error: Exception) -> Response:
+        return wing_of(scope, DEFAULT_WING).failure(error)
+
+    async def handle(request: Request, error: Exception) -> Response:
+        # 404 and 405 arise in the router, before any wing's middleware.
+        return answer(request.scope, error)
+
     app = Starlette(
-        routes=routes,
+        routes=app_routes,
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=metrics),
+            Middleware(RequestContextMiddleware, answer=answer, observer=observer),
             *cors,
-            Middleware(
-                BrowserGuardMiddleware,
-                allowed_hosts=config.served_hosts(),
-                cors_origins=frozenset(config.cors_origins),
-            ),
-            Middleware(
-                BodyLimitMiddleware,
-                max_bytes=config.max_body_bytes,
-                timeout_s=config.body_timeout_s,
-            ),
-            Middleware(AuthMiddleware, api_keys=config.api_keys, public_paths=frozenset(public)),
         ],
-        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        exception_handlers={404: handle, 405: handle},
         lifespan=lifespan,
     )
     app.state.pensieve = state

@@ -2,20 +2,18 @@
 
 Hypercorn cancels what is still running when its graceful timeout expires, which cuts a stream
 mid-event and logs ``CancelledError`` tracebacks. Instead the app cuts first, a moment before
-Hypercorn would: streams send an in-band ``error`` event, waiting requests answer 529 with
-``retry-after``, and nothing is left for Hypercorn to cancel.
+Hypercorn would: it closes every running generation, whose stream then sends an in-band
+``error`` event (or, not yet answered, a 529 with ``retry-after``), so nothing is left for
+Hypercorn to cancel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from collections.abc import Iterator
 
-from pensieve_core import OverloadedError
-
-T = TypeVar("T")
+from pensieve_core import Generation, OverloadedError
 
 MARGIN_S = 1.0
 """How long before Hypercorn's own timeout the app ends its requests."""
@@ -29,46 +27,32 @@ class ShuttingDownError(OverloadedError):
 
 
 class Drain:
-    """Set once the server stops; ``cut`` fires when in-flight requests must end."""
+    """Set once the server stops; at the cut, running generations are closed."""
 
     def __init__(self) -> None:
         self.stopping = asyncio.Event()
         self.cut = asyncio.Event()
+        self._running: set[Generation] = set()
 
     async def begin(self, grace_s: float) -> None:
         """Start draining: cut what still runs after ``grace_s`` (minus a margin)."""
         self.stopping.set()
         await asyncio.sleep(max(0.0, grace_s - MARGIN_S))
         self.cut.set()
+        for generation in list(self._running):
+            await generation.aclose()
 
-    async def until_cut(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable``, raising ``ShuttingDownError`` if the cut comes first."""
-        work = asyncio.ensure_future(awaitable)
-        if self.cut.is_set():
-            work.cancel()
-            raise ShuttingDownError
-        cut = asyncio.ensure_future(self.cut.wait())
+    @contextlib.contextmanager
+    def track(self, generation: Generation) -> Iterator[None]:
+        """Register ``generation`` while it runs, so that the cut can close it."""
+        self.check()
+        self._running.add(generation)
         try:
-            done, _ = await asyncio.wait({work, cut}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            # The caller went away (a client disconnected): the work goes with it, at once, so
-            # the engine frees the slot now rather than after the answer's last token.
-            work.cancel()
-            raise
+            yield
         finally:
-            cut.cancel()
-        if work not in done:
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await work
-            raise ShuttingDownError
-        return work.result()
+            self._running.discard(generation)
 
-    async def stream(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
-        """Yield from ``items`` until they end or the cut comes (then ``ShuttingDownError``)."""
-        while True:
-            try:
-                item = await self.until_cut(anext(items))
-            except StopAsyncIteration:
-                return
-            yield item
+    def check(self) -> None:
+        """Raise ``ShuttingDownError`` once the cut has come."""
+        if self.cut.is_set():
+            raise ShuttingDownError

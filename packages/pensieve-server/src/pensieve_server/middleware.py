@@ -1,4 +1,7 @@
-"""Pure-ASGI middleware: request ids and logging context, auth, and the body-size limit."""
+"""Pure-ASGI middleware: request context app-wide; guard, body limit and auth per wing.
+
+The per-wing ones sit in front of each wing's routes and answer in that wing's dialect.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +9,26 @@ import asyncio
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pensieve_api import AnthropicErrorType
-from pensieve_metrics import MetricsRegistry
-from pensieve_server.errors import (
-    BodyTimeoutError,
-    BodyTooLargeError,
-    dialect_error,
-    error_response_for,
-)
+from pensieve_server.errors import BodyTimeoutError, BodyTooLargeError, Dialect, ErrorKind
+from pensieve_server.observer import Observer
 
 log = structlog.get_logger()
 
-PUBLIC_PATHS = frozenset({"/", "/health"})
-ROUTES = frozenset(
-    {
-        "/",
-        "/health",
-        "/metrics",
-        "/v1/messages",
-        "/v1/messages/count_tokens",
-        "/v1/models",
-        "/v1/chat/completions",
-    }
-)
 
-
-def route_label(path: str) -> str:
-    """A bounded label for metrics: the route template, or ``other``."""
-    if path in ROUTES:
-        return path
-    return "/v1/models/{model_id}" if path.startswith("/v1/models/") else "other"
+def route_label(scope: Scope) -> str:
+    """A bounded metrics label: the template of the route that matched, or ``other``."""
+    route: BaseRoute | None = scope.get("route")
+    if isinstance(route, Route) and scope.get("endpoint") is not None:
+        return route.path.replace(":path}", "}")
+    return "other"
 
 
 def new_request_id() -> str:
@@ -49,25 +36,43 @@ def new_request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
 
 
+def request_id(scope: Scope) -> str:
+    """The id ``RequestContextMiddleware`` assigned."""
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def mark_logged(scope: Scope) -> None:
+    """Tell the access logger that the route logged this request itself."""
+    scope.setdefault("state", {})["logged"] = True
+
+
 class RequestContextMiddleware:
     """Binds a request id to the logging context and returns it in ``request-id``.
 
-    Also logs the access line for requests that routes do not log themselves.
+    Also logs the access line for requests that routes do not log themselves, and answers an
+    error that nothing below answered (``answer``: in the dialect of the route that matched).
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: MetricsRegistry | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        answer: Callable[[Scope, Exception], Response],
+        observer: Observer | None = None,
+    ) -> None:
         self.app = app
-        self._metrics = metrics
+        self._answer = answer
+        self._observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        rid = new_request_id()
+        scope.setdefault("state", {})["request_id"] = rid
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, route=scope["path"])
+        structlog.contextvars.bind_contextvars(request_id=rid, route=scope["path"])
         started = time.perf_counter()
         status = 500
         responded = False
@@ -77,7 +82,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 responded = True
-                MutableHeaders(scope=message)["request-id"] = request_id
+                MutableHeaders(scope=message)["request-id"] = rid
             await send(message)
 
         try:
@@ -88,10 +93,10 @@ class RequestContextMiddleware:
             if responded:
                 log.error("response_failed", exc_info=e)
                 return
-            await error_response_for(scope["path"], e)(scope, receive, send_with_id)
+            await self._answer(scope, e)(scope, receive, send_with_id)
         finally:
-            if self._metrics is not None:
-                self._metrics.observe_request(route_label(scope["path"]), status)
+            if self._observer is not None:
+                self._observer.observe_request(route_label(scope), status)
             if not scope["state"].get("logged"):
                 # Health polls (status, --detach, load balancers) would drown the log at info.
                 emit = log.debug if scope["path"] == "/health" else log.info
@@ -106,12 +111,10 @@ class RequestContextMiddleware:
 class AuthMiddleware:
     """Checks ``x-api-key`` or ``Authorization: Bearer`` against the configured keys."""
 
-    def __init__(
-        self, app: ASGIApp, *, api_keys: Sequence[str], public_paths: frozenset[str]
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, wing: Dialect, api_keys: Sequence[str]) -> None:
         self.app = app
+        self._wing = wing
         self._keys = [k.encode() for k in api_keys]
-        self._public = public_paths
 
     def _authorized(self, offered: str) -> bool:
         candidate = offered.encode()
@@ -121,14 +124,13 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
-        if scope["type"] != "http" or not self._keys or scope["path"] in self._public:
+        if scope["type"] != "http" or not self._keys:
             await self.app(scope, receive, send)
             return
         offered, sent_as = offered_key(Headers(scope=scope))
         if not offered or not self._authorized(offered):
-            path = scope["path"]
-            message = auth_message(sent_as, openai=path.startswith("/v1/chat/"))
-            await dialect_error(path, 401, "authentication_error", message)(scope, receive, send)
+            message = auth_message(sent_as, missing=self._wing.missing_key)
+            await self._wing.error(401, "authentication_error", message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -143,19 +145,13 @@ def offered_key(headers: Headers) -> tuple[str, str]:
     return "", ""
 
 
-def auth_message(sent_as: str, *, openai: bool) -> str:
-    """A 401 message that names what the client sent, in its dialect's words."""
+def auth_message(sent_as: str, *, missing: str) -> str:
+    """A 401 message that names what the client sent (``missing``: the wing's words for none)."""
     if sent_as == "bearer":
         return "invalid API key in the Authorization: Bearer header"
     if sent_as == "x-api-key":
         return "invalid x-api-key"
-    if openai:
-        return "missing API key: send it as an Authorization: Bearer header"
-    return "x-api-key header is required"
-
-
-JSON_ROUTES = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions"})
-LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+    return missing
 
 
 def host_name(host_header: str) -> str:
@@ -178,13 +174,21 @@ class BrowserGuardMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, allowed_hosts: frozenset[str] | None, cors_origins: frozenset[str]
+        self,
+        app: ASGIApp,
+        *,
+        wing: Dialect,
+        allowed_hosts: frozenset[str] | None,
+        cors_origins: frozenset[str],
+        json_body: bool,
     ) -> None:
         self.app = app
+        self._wing = wing
         self._hosts = allowed_hosts
         self._origins = cors_origins
+        self._json_body = json_body
 
-    def _refusal(self, scope: Scope) -> tuple[int, AnthropicErrorType, str] | None:
+    def _refusal(self, scope: Scope) -> tuple[int, ErrorKind, str] | None:
         headers = Headers(scope=scope)
         host = headers.get("host", "")
         if self._hosts is not None and host_name(host) not in self._hosts:
@@ -204,7 +208,7 @@ class BrowserGuardMiddleware:
                     f"cross-site request from Origin {origin!r} refused; "
                     "allow it with server.cors-origins",
                 )
-        if scope["method"] == "POST" and scope["path"] in JSON_ROUTES:
+        if self._json_body and scope["method"] == "POST":
             kind = headers.get("content-type", "application/json").split(";")[0].strip().lower()
             if kind != "application/json":
                 return (
@@ -219,7 +223,7 @@ class BrowserGuardMiddleware:
         if scope["type"] == "http" and (refusal := self._refusal(scope)) is not None:
             status, kind, message = refusal
             log.warning("request_refused", status=status, reason=message)
-            await dialect_error(scope["path"], status, kind, message)(scope, receive, send)
+            await self._wing.error(status, kind, message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -227,8 +231,11 @@ class BrowserGuardMiddleware:
 class BodyLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413, and bodies that stall with 408."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, *, wing: Dialect, max_bytes: int, timeout_s: float = 30.0
+    ) -> None:
         self.app = app
+        self._wing = wing
         self._max = max_bytes
         self._timeout = timeout_s
 
@@ -239,7 +246,8 @@ class BodyLimitMiddleware:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and length.isdigit() and int(length) > self._max:
-            await self._too_large(scope, receive, send)
+            message = f"request body exceeds {self._max} bytes"
+            await self._wing.error(413, "request_too_large", message)(scope, receive, send)
             return
         seen = 0
         complete = False
@@ -262,7 +270,3 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited, send)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body exceeds {self._max} bytes"
-        await dialect_error(scope["path"], 413, "request_too_large", message)(scope, receive, send)

@@ -8,10 +8,23 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from pensieve_core import Engine
-from pensieve_metrics import MetricsRegistry
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
 from pensieve_server.model_names import ModelNames
+from pensieve_server.observer import Observer
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDefaults:
+    """What a request that leaves a value unset gets, in either dialect."""
+
+    temperature: float
+    openai_max_tokens: int
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> RequestDefaults:
+        """The defaults ``config`` sets."""
+        return cls(config.default_temperature, config.openai_default_max_tokens)
 
 
 @dataclass(slots=True)
@@ -21,9 +34,10 @@ class AppState:
     engine: Engine
     config: ServerConfig
     names: ModelNames
+    defaults: RequestDefaults
     started: float = field(default_factory=time.time)
     requests_served: int = 0
-    metrics: MetricsRegistry | None = None
+    observer: Observer | None = None
     """Set when the app wires metrics in (``/metrics`` and the live figures in ``/health``)."""
     drain: Drain = field(default_factory=Drain)
     """Tells running requests that the server stops (``serve`` starts it)."""
@@ -34,13 +48,3 @@ def app_state(request: Request) -> AppState:
     state = request.app.state.pensieve
     assert isinstance(state, AppState)
     return state
-
-
-def request_id(request: Request) -> str:
-    """The id the request-context middleware assigned."""
-    return str(request.scope.get("state", {}).get("request_id", ""))
-
-
-def mark_logged(request: Request) -> None:
-    """Tell the access logger that the route logged this request itself."""
-    request.scope.setdefault("state", {})["logged"] = True

@@ -1,60 +1,90 @@
-"""Run a generation for a route: pull the first event before answering, clean up on disconnect."""
+"""Run a generation to its response: the one stream loop and the one non-streaming loop.
+
+Both dialects go through ``stream`` (with their own ``StreamCodec``) or ``collect``: pings on
+idle streams, errors after the first byte reported in-band, the drain's cut, client
+disconnects, the log line.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 from starlette.types import Receive
 
-from pensieve_core import Engine, Finished, GenerationEvent, GenerationRequest, PromptProgress
+from pensieve_core import Finished, Generation, GenerationEvent, OverloadedError
 from pensieve_server.drain import Drain
+from pensieve_server.errors import ErrorKind, classify
 
 log = structlog.get_logger()
 
 
-@dataclass(slots=True)
-class Generation:
-    """One running generation and what the request log line needs."""
+class StreamCodec(Protocol):
+    """One dialect's server-sent events for one response."""
 
-    stream: AsyncIterator[GenerationEvent]
-    prompt_tokens: int
-    started: float = field(default_factory=time.perf_counter)
+    def opening(self) -> list[bytes]:
+        """Frames sent before the first event."""
+        ...
+
+    def encode(self, event: GenerationEvent) -> list[bytes]:
+        """Frames for one event (``Finished`` included)."""
+        ...
+
+    def closing(self) -> list[bytes]:
+        """Frames after ``Finished``."""
+        ...
+
+    def ping(self) -> bytes:
+        """A keep-alive frame, sent when the stream stays idle."""
+        ...
+
+    def error(self, kind: ErrorKind, message: str) -> bytes:
+        """The in-band error frame."""
+        ...
+
+
+async def stream(
+    generation: Generation, codec: StreamCodec, *, model: str, ping_s: float, drain: Drain
+) -> AsyncIterator[bytes]:
+    """The response body of a streaming request; the generation is closed when it ends."""
+    started = time.perf_counter()
     finished: Finished | None = None
-
-    async def aclose(self) -> None:
-        """Cancel the engine work if it is still running (a client went away)."""
-        # The stream may be mid-step in a keep-alive task; that task's cancellation cleans up.
-        with contextlib.suppress(RuntimeError):
-            await self.stream.aclose()  # type: ignore[attr-defined]
-
-
-async def start_generation(engine: Engine, request: GenerationRequest) -> Generation:
-    """Submit ``request`` and wait for its first event.
-
-    Errors the engine raises up front (context length, overload, bad content) surface here, before
-    any response has been started, so they become proper HTTP errors.
-    """
-    stream = engine.generate(request)
-    first = await anext(stream)
-    prompt_tokens = first.total if isinstance(first, PromptProgress) else 0
-    return Generation(_prepend(first, stream), prompt_tokens)
-
-
-async def _prepend(
-    first: GenerationEvent, rest: AsyncIterator[GenerationEvent]
-) -> AsyncIterator[GenerationEvent]:
     try:
-        yield first
-        async for event in rest:
-            yield event
+        async with generation:
+            with drain.track(generation):
+                for frame in codec.opening():
+                    yield frame
+                events = generation.events()
+                while finished is None:
+                    # The Generation contract makes a cancelled __anext__ safe: no task per event.
+                    idle = asyncio.timeout(ping_s)
+                    try:
+                        async with idle:
+                            event = await anext(events)
+                    except TimeoutError:
+                        if not idle.expired():
+                            raise
+                        yield codec.ping()
+                        continue
+                    except StopAsyncIteration:
+                        drain.check()  # closed at the cut; otherwise the client closed it
+                        return
+                    if isinstance(event, Finished):
+                        finished = event
+                    for frame in codec.encode(event):
+                        yield frame
+                for frame in codec.closing():
+                    yield frame
+    except Exception as e:  # the stream has started: report in-band, as both APIs do
+        status, kind, message = classify(e)
+        if status >= 500 and not isinstance(e, OverloadedError):
+            log.error("stream_failed", exc_info=e)
+        yield codec.error(kind, message)
     finally:
-        with contextlib.suppress(RuntimeError):
-            await rest.aclose()  # type: ignore[attr-defined]
+        log_generation(finished, started, model=model, stream=True)
 
 
 async def collect(
@@ -62,55 +92,43 @@ async def collect(
     add: Callable[[GenerationEvent], None],
     *,
     model: str,
-    receive: Receive | None = None,
-    drain: Drain | None = None,
+    receive: Receive,
+    drain: Drain,
 ) -> Finished | None:
     """Run a non-streaming generation to its end, folding each event into ``add``.
 
-    With ``receive`` (the request's ASGI channel, body already read), a client that disconnects
-    cancels the generation, as a stream's does: returns ``None`` then.
+    ``receive`` is the request's ASGI channel (body already read): a client that disconnects
+    closes the generation, as a stream's does, and ``None`` comes back.
     """
-    events = generation.stream if drain is None else drain.stream(generation.stream)
-
-    async def consume() -> None:
-        async for event in events:
-            if isinstance(event, Finished):
-                generation.finished = event
-            else:
-                add(event)
-
-    consumer = asyncio.ensure_future(consume())
-    watcher = asyncio.ensure_future(_disconnect(receive)) if receive is not None else None
+    started = time.perf_counter()
+    finished: Finished | None = None
     try:
-        waiting = {consumer} if watcher is None else {consumer, watcher}
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        if not consumer.done():
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
+        async with generation:
+            with drain.track(generation):
+                watcher = asyncio.ensure_future(_close_on_disconnect(receive, generation))
+                try:
+                    async for event in generation.events():
+                        if isinstance(event, Finished):
+                            finished = event
+                            return finished
+                        add(event)
+                finally:
+                    watcher.cancel()
+            drain.check()  # closed at the cut; otherwise the client went away
             return None
-        consumer.result()  # raise what the engine raised
     finally:
-        if watcher is not None:
-            watcher.cancel()
-        if not consumer.done():
-            consumer.cancel()
-        await generation.aclose()
-        log_generation(generation, model=model, status=200, stream=False)
-    assert generation.finished is not None, "an engine stream ends with Finished"
-    return generation.finished
+        log_generation(finished, started, model=model, stream=False)
 
 
-async def _disconnect(receive: Receive) -> None:
-    """Return once the client has gone away."""
+async def _close_on_disconnect(receive: Receive, generation: Generation) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+    await generation.aclose()
 
 
-def log_generation(generation: Generation, *, model: str, status: int, stream: bool) -> None:
+def log_generation(finished: Finished | None, started: float, *, model: str, stream: bool) -> None:
     """The one canonical line per generation request."""
-    finished = generation.finished
-    fields: dict[str, object] = {"model": model, "status": status, "stream": stream}
+    fields: dict[str, object] = {"model": model, "status": 200, "stream": stream}
     if finished is not None:
         fields.update(
             prompt_tokens=finished.usage.prompt_tokens,
@@ -122,5 +140,5 @@ def log_generation(generation: Generation, *, model: str, status: int, stream: b
         )
     else:
         fields["finish_reason"] = "disconnected"
-    fields["ms"] = round((time.perf_counter() - generation.started) * 1000, 1)
+    fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
     log.info("request_finished", **fields)

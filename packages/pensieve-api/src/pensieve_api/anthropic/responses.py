@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pensieve_api._base import WireOut
+from pensieve_api._base import StreamEvent, WireOut
 
 StopReason = Literal[
     "end_turn",
@@ -89,27 +89,27 @@ class SignatureDelta(WireOut, tag="signature_delta", tag_field="type"):
     signature: str
 
 
-class MessageStartEvent(WireOut, tag="message_start", tag_field="type"):
+class MessageStartEvent(StreamEvent, tag="message_start"):
     """First event: the empty message with input usage."""
 
     message: MessageResponse
 
 
-class ContentBlockStartEvent(WireOut, tag="content_block_start", tag_field="type"):
+class ContentBlockStartEvent(StreamEvent, tag="content_block_start"):
     """A content block opens."""
 
     index: int
     content_block: ResponseContent
 
 
-class ContentBlockDeltaEvent(WireOut, tag="content_block_delta", tag_field="type"):
+class ContentBlockDeltaEvent(StreamEvent, tag="content_block_delta"):
     """A content block grows."""
 
     index: int
     delta: TextDelta | InputJSONDelta | ThinkingDelta | SignatureDelta
 
 
-class ContentBlockStopEvent(WireOut, tag="content_block_stop", tag_field="type"):
+class ContentBlockStopEvent(StreamEvent, tag="content_block_stop"):
     """A content block is complete."""
 
     index: int
@@ -122,19 +122,31 @@ class MessageDeltaBody(WireOut):
     stop_sequence: str | None
 
 
-class MessageDeltaEvent(WireOut, tag="message_delta", tag_field="type"):
+class MessageDeltaEvent(StreamEvent, tag="message_delta"):
     """Stop reason and the final usage."""
 
     delta: MessageDeltaBody
     usage: Usage
 
 
-class MessageStopEvent(WireOut, tag="message_stop", tag_field="type"):
+class MessageStopEvent(StreamEvent, tag="message_stop"):
     """Last event."""
 
 
-class PingEvent(WireOut, tag="ping", tag_field="type"):
+class PingEvent(StreamEvent, tag="ping"):
     """Keep-alive."""
+
+
+StreamEventType = (
+    MessageStartEvent
+    | ContentBlockStartEvent
+    | ContentBlockDeltaEvent
+    | ContentBlockStopEvent
+    | MessageDeltaEvent
+    | MessageStopEvent
+    | PingEvent
+)
+"""Every event of a Messages stream but ``error`` (``pensieve_api.ErrorResponse``)."""
 
 
 class CountTokensResponse(WireOut):

@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from pensieve_api import OpenAIErrorDetail, OpenAIErrorResponse, encoder
 from pensieve_api.openai import chat as wire
 from pensieve_core import (
     ContentPart,
@@ -25,6 +26,8 @@ from pensieve_core import (
     ToolResultPart,
     ToolSpec,
 )
+from pensieve_server.errors import ErrorKind
+from pensieve_server.state import RequestDefaults
 
 FINISH = {
     "stop": "stop",
@@ -76,10 +79,7 @@ def _tool_choice(choice: str | wire.NamedToolChoice | None) -> ToolChoice:
 
 def to_domain(
     request: wire.ChatCompletionRequest,
-    *,
-    request_id: str,
-    default_temperature: float = 1.0,
-    default_max_tokens: int = 1024,
+    defaults: RequestDefaults,
 ) -> GenerationRequest:
     """Translate a chat completion request."""
     system: list[str] = []
@@ -99,7 +99,7 @@ def to_domain(
                 )
             messages.append(Message("assistant" if m.role == "assistant" else "user", tuple(parts)))
     stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
-    max_tokens = request.max_completion_tokens or request.max_tokens or default_max_tokens
+    max_tokens = request.max_completion_tokens or request.max_tokens or defaults.openai_max_tokens
     return GenerationRequest(
         messages=tuple(messages),
         system="\n\n".join(s for s in system if s),
@@ -110,13 +110,14 @@ def to_domain(
         tool_choice=_tool_choice(request.tool_choice),
         sampling=SamplingParams(
             max_tokens=max_tokens,
-            temperature=default_temperature if request.temperature is None else request.temperature,
+            temperature=(
+                defaults.temperature if request.temperature is None else request.temperature
+            ),
             top_p=1.0 if request.top_p is None else request.top_p,
             top_k=request.top_k or 0,
             stop=stop,
             seed=request.seed,
         ),
-        request_id=request_id,
     )
 
 
@@ -195,3 +196,54 @@ class ChatAssembler:
             )
             return self.chunk(wire.Delta(tool_calls=[call]))
         return None
+
+
+def data_frame(payload: object) -> bytes:
+    """An unnamed ``data:`` frame, as OpenAI streams them."""
+    return b"data: " + encoder.encode(payload) + b"\n\n"
+
+
+def error_body(kind: ErrorKind, message: str) -> OpenAIErrorResponse:
+    """OpenAI's error shape (also the stream's in-band error)."""
+    return OpenAIErrorResponse(error=OpenAIErrorDetail(message=message, type=kind))
+
+
+@dataclass(slots=True)
+class ChunkCodec:
+    """The ``StreamCodec`` of chat completion chunks."""
+
+    assembler: ChatAssembler
+    include_usage: bool = False
+
+    def opening(self) -> list[bytes]:
+        """The role chunk."""
+        return [data_frame(self.assembler.chunk(wire.Delta(role="assistant", content="")))]
+
+    def encode(self, event: GenerationEvent) -> list[bytes]:
+        """The chunk of one event; ``Finished`` gives the finish reason (and usage)."""
+        if isinstance(event, Finished):
+            frames = [data_frame(self.assembler.chunk(wire.Delta(), FINISH[event.reason]))]
+            if self.include_usage:
+                last = wire.ChatCompletionChunk(
+                    id=self.assembler.id,
+                    created=self.assembler.created,
+                    model=self.assembler.model,
+                    choices=[],
+                    usage=usage(event),
+                )
+                frames.append(data_frame(last))
+            return frames
+        chunk = self.assembler.chunk_for(event)
+        return [] if chunk is None else [data_frame(chunk)]
+
+    def closing(self) -> list[bytes]:
+        """``data: [DONE]``."""
+        return [b"data: [DONE]\n\n"]
+
+    def ping(self) -> bytes:
+        """An SSE comment: OpenAI clients skip lines that start with ``:``."""
+        return b": ping\n\n"
+
+    def error(self, kind: ErrorKind, message: str) -> bytes:
+        """The error object as a data frame."""
+        return data_frame(error_body(kind, message))

@@ -1,4 +1,4 @@
-"""``/health``, ``/``, ``/v1/models`` and ``/v1/models/{id}``."""
+"""``/health``, ``/``, ``/metrics``, ``/v1/models`` and ``/v1/models/{id}``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import os
 import time
 from datetime import UTC, datetime
 
-import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pensieve_api import encoder
+from pensieve_api import HealthResponse, encoder
 from pensieve_api.anthropic.responses import ModelEntry, ModelList
 from pensieve_server.state import AppState, app_state
 
@@ -47,32 +46,34 @@ async def health(request: Request) -> Response:
     state = app_state(request)
     info = state.engine.info
     stats = state.engine.stats()
-    body = {
-        "status": "ok",
-        "name": "pensieve",
-        "pid": os.getpid(),
-        "model": info.id,
-        "context_length": info.context_length,
-        "device": info.device,
-        "precision": info.precision,
-        "uptime_s": round(time.time() - state.started, 1),
-        "requests_served": state.requests_served,
-        "active_sequences": stats.active_sequences,
-        "queued_requests": stats.queued_requests,
-        "prefix_cache_hit_rate": (
+    body = HealthResponse(
+        status="ok",
+        name="pensieve",
+        pid=os.getpid(),
+        model=info.id,
+        context_length=info.context_length,
+        device=info.device,
+        precision=info.precision,
+        uptime_s=round(time.time() - state.started, 1),
+        requests_served=state.requests_served,
+        active_sequences=stats.active_sequences,
+        queued_requests=stats.queued_requests,
+        prefix_cache_hit_rate=(
             stats.prefix_cache_hits / stats.prefix_cache_lookups
             if stats.prefix_cache_lookups
             else 0.0
         ),
-        "active_memory_bytes": stats.active_memory_bytes,
-        "peak_memory_bytes": stats.peak_memory_bytes,
-        "cache_memory_bytes": stats.cache_memory_bytes,
-        "model_bytes": stats.model_bytes,
-        "prefix_cache_bytes": stats.prefix_cache_bytes,
-        "prefix_cache_entries": stats.prefix_cache_entries,
-        "decode_tokens_per_s": state.metrics.recent_decode_tokens_per_s() if state.metrics else 0.0,
-    }
-    return Response(msgspec.json.encode(body), media_type="application/json")
+        active_memory_bytes=stats.active_memory_bytes,
+        peak_memory_bytes=stats.peak_memory_bytes,
+        cache_memory_bytes=stats.cache_memory_bytes,
+        model_bytes=stats.model_bytes,
+        prefix_cache_bytes=stats.prefix_cache_bytes,
+        prefix_cache_entries=stats.prefix_cache_entries,
+        decode_tokens_per_s=(
+            state.observer.recent_decode_tokens_per_s() if state.observer else 0.0
+        ),
+    )
+    return Response(encoder.encode(body), media_type="application/json")
 
 
 async def root(request: Request) -> Response:
@@ -83,7 +84,7 @@ async def root(request: Request) -> Response:
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition, when metrics are wired in."""
     state = app_state(request)
-    if state.metrics is None:
+    if state.observer is None:
         raise HTTPException(404, "metrics are not enabled on this server")
-    body, content_type = state.metrics.exposition()
+    body, content_type = state.observer.exposition()
     return Response(body, headers={"content-type": content_type})

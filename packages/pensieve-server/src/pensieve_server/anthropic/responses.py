@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from pensieve_api import ErrorDetail, ErrorResponse, encoder
 from pensieve_api.anthropic import responses as wire
 from pensieve_core import (
     Finished,
@@ -20,6 +21,7 @@ from pensieve_core import (
     ToolCallStart,
     Usage,
 )
+from pensieve_server.errors import ErrorKind
 
 STOP_REASONS: dict[FinishReason, wire.StopReason] = {
     "stop": "end_turn",
@@ -31,6 +33,11 @@ STOP_REASONS: dict[FinishReason, wire.StopReason] = {
 }
 # Thinking blocks need a signature; ours only marks them as local (clients send them back verbatim).
 THINKING_SIGNATURE = base64.b64encode(b"pensieve-local-thinking").decode()
+
+
+def error_body(kind: ErrorKind, message: str) -> ErrorResponse:
+    """Anthropic's error shape (also the stream's ``error`` event)."""
+    return ErrorResponse(error=ErrorDetail(type=kind, message=message))
 
 
 def message_id() -> str:
@@ -108,15 +115,12 @@ class MessageBuilder:
         )
 
 
-WireEvent = (
-    wire.MessageStartEvent
-    | wire.ContentBlockStartEvent
-    | wire.ContentBlockDeltaEvent
-    | wire.ContentBlockStopEvent
-    | wire.MessageDeltaEvent
-    | wire.MessageStopEvent
-    | wire.PingEvent
-)
+WireEvent = wire.StreamEventType
+
+
+def frame(event: wire.StreamEventType | ErrorResponse) -> bytes:
+    """``event: NAME`` + ``data: JSON`` + blank line."""
+    return b"event: " + event.event_name.encode() + b"\ndata: " + encoder.encode(event) + b"\n\n"
 
 
 @dataclass(slots=True)
@@ -128,7 +132,6 @@ class StreamEncoder:
     _index: int = -1
     _open: str | None = None
     """Kind of the open block: ``text``, ``thinking`` or ``tool_use``."""
-    _call_index: int | None = None
 
     def start(self) -> list[WireEvent]:
         """``message_start`` then a ``ping``, as Anthropic sends them."""
@@ -152,7 +155,7 @@ class StreamEncoder:
         if isinstance(event, ToolCallStart):
             out = self._close()
             self._index += 1
-            self._open, self._call_index = "tool_use", event.index
+            self._open = "tool_use"
             block = wire.ToolUseContent(id=tool_use_id(), name=event.name, input={})
             return [*out, wire.ContentBlockStartEvent(index=self._index, content_block=block)]
         if isinstance(event, ToolCallDelta):
@@ -162,6 +165,28 @@ class StreamEncoder:
         if isinstance(event, Finished):
             return self._finish(event)
         return []
+
+    # The ``StreamCodec`` of ``pensieve_server.streaming``:
+
+    def opening(self) -> list[bytes]:
+        """``message_start`` and the first ping."""
+        return [frame(e) for e in self.start()]
+
+    def encode(self, event: GenerationEvent) -> list[bytes]:
+        """The frames of one event."""
+        return [frame(e) for e in self.feed(event)]
+
+    def closing(self) -> list[bytes]:
+        """Nothing follows ``message_stop``."""
+        return []
+
+    def ping(self) -> bytes:
+        """A ``ping`` event."""
+        return frame(wire.PingEvent())
+
+    def error(self, kind: ErrorKind, message: str) -> bytes:
+        """An ``error`` event."""
+        return frame(error_body(kind, message))
 
     def _ensure(self, kind: str) -> list[WireEvent]:
         if self._open == kind:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from pensieve_api.anthropic import requests as wire
 from pensieve_core import (
@@ -20,6 +21,11 @@ from pensieve_core import (
     ToolSpec,
     UnsupportedContentError,
 )
+from pensieve_server.state import RequestDefaults
+
+# Claude Code's first system block, `x-anthropic-billing-header: cc_version=...; cch=...;`, changes
+# on every request: dropped, so that the rendered prompt's prefix stays cacheable.
+_BILLING_LINE = re.compile(r"^x-anthropic-billing-header:[^\n]*\n?", re.MULTILINE)
 
 
 def _document_text(block: wire.DocumentBlock) -> str:
@@ -129,7 +135,7 @@ def _system(system: wire.System | None, messages: list[wire.Message]) -> str:
     pieces = [system] if isinstance(system, str) else [b.text for b in system or []]
     # Recent Claude Code sends `role: "system"` turns inside `messages`; fold them in, in order.
     pieces += [_text_of(m.content) for m in messages if m.role == "system"]
-    return "\n\n".join(p for p in pieces if p)
+    return _BILLING_LINE.sub("", "\n\n".join(p for p in pieces if p)).lstrip("\n")
 
 
 def _tool_choice(choice: wire.ToolChoice | None) -> ToolChoice:
@@ -164,9 +170,7 @@ def _tools(tools: list[wire.Tool] | None) -> tuple[ToolSpec, ...]:
 
 def to_domain(
     request: wire.MessagesRequest | wire.CountTokensRequest,
-    *,
-    request_id: str,
-    default_temperature: float = 1.0,
+    defaults: RequestDefaults,
 ) -> GenerationRequest:
     """Translate a Messages (or count_tokens) request."""
     tools = _tools(request.tools)
@@ -190,7 +194,9 @@ def to_domain(
     if isinstance(request, wire.MessagesRequest):
         sampling = SamplingParams(
             max_tokens=request.max_tokens,
-            temperature=default_temperature if request.temperature is None else request.temperature,
+            temperature=(
+                defaults.temperature if request.temperature is None else request.temperature
+            ),
             top_p=1.0 if request.top_p is None else request.top_p,
             top_k=request.top_k or 0,
             stop=tuple(request.stop_sequences or ()),
@@ -202,5 +208,4 @@ def to_domain(
         tool_choice=choice,
         sampling=sampling,
         thinking=_thinking(request.thinking, messages),
-        request_id=request_id,
     )
