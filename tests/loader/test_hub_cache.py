@@ -43,3 +43,23 @@ def test_offline_and_not_cached_fails_fast(hub_cache: Path, tmp_path: Path) -> N
     with pytest.raises(ModelNotFoundError, match="HF_HUB_OFFLINE"):
         store.resolve("mlx-community/Phi-3-mini-128k-instruct-4bit")
     assert time.monotonic() - started < 5
+
+
+def test_broken_or_absent_cache_entries_are_not_listed(hub_cache: Path, tmp_path: Path) -> None:
+    dangling = hub_cache / "models--acme--half-downloaded"
+    (dangling / "refs").mkdir(parents=True)
+    (dangling / "refs" / "main").write_text("f" * 40)  # points at no snapshot
+    (dangling / "snapshots").mkdir()
+    (hub_cache / "version.txt").write_text("1")
+    listed = ModelStore(models_dir=tmp_path / "models", hub_cache_dir=hub_cache).list_models()
+    assert [name for name, _ in listed] == ["acme/tiny-llama-4bit"]
+    empty = ModelStore(models_dir=tmp_path / "models", hub_cache_dir=tmp_path / "no-cache")
+    assert empty.list_models() == []
+
+
+def test_remove_deletes_the_cached_repo(hub_cache: Path, tmp_path: Path) -> None:
+    store = ModelStore(models_dir=tmp_path / "models", hub_cache_dir=hub_cache)
+    assert store.remove("acme/tiny-llama-4bit") == hub_cache / "models--acme--tiny-llama-4bit"
+    assert store.list_models() == []
+    with pytest.raises(ModelNotFoundError, match="no stored model named 'acme/tiny-llama-4bit'"):
+        store.remove("acme/tiny-llama-4bit")

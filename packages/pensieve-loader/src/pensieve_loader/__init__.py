@@ -1,7 +1,8 @@
 """pensieve_loader: turns what a user names as a model into a validated MLX model directory.
 
 Depends on core only and never imports MLX: GGUF conversion uses the ``gguf`` reader and numpy,
-imported lazily so that listing and validating models stays quick.
+imported lazily so that importing the package stays quick (reading a safetensors header loads
+numpy, through ``safetensors.safe_open``, on first use).
 """
 
 from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +50,6 @@ _GLOBAL_TENSORS = {
 _FLOAT_TYPES = {"F32": np.float32, "F16": np.float16, "BF16": None}
 
 
-@dataclass(frozen=True, slots=True)
-class GGUFSummary:
-    """What a GGUF file holds, read without converting it."""
-
-    architecture: str
-    name: str
-    context_length: int
-    tensor_types: dict[str, int]
-
-
 def _open(path: Path) -> GGUFReader:
     try:
         return GGUFReader(str(path))
@@ -80,18 +69,6 @@ def _field(reader: GGUFReader, key: str, default: Any = None) -> Any:
             return [bytes(field.parts[i]).decode("utf-8", errors="replace") for i in field.data]
         return [int(field.parts[i][0]) for i in field.data]
     return field.contents()
-
-
-def summarize(path: Path) -> GGUFSummary:
-    """Read a GGUF's architecture, name and tensor types."""
-    reader = _open(path)
-    arch = str(_field(reader, "general.architecture", ""))
-    return GGUFSummary(
-        architecture=arch,
-        name=str(_field(reader, "general.name", path.stem)),
-        context_length=int(_field(reader, f"{arch}.context_length", 0)),
-        tensor_types=dict(Counter(t.tensor_type.name for t in reader.tensors)),
-    )
 
 
 def _hf_name(gguf_name: str) -> str | None:

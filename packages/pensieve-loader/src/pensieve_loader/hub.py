@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from pensieve_core import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HFCacheInfo
 
 log = structlog.get_logger()
 
@@ -60,20 +64,31 @@ def hub_snapshot(repo_id: str, *, cache_dir: Path | None = None, download: bool 
         raise ModelNotFoundError(f"could not download {repo_id!r}: {e}", model=repo_id) from e
 
 
-def cached_repos(cache_dir: Path | None = None) -> list[tuple[str, Path]]:
-    """``(repo_id, snapshot)`` of every model in the hub cache that has a config.json."""
-    from huggingface_hub import constants
+def _scan(cache_dir: Path | None) -> HFCacheInfo | None:
+    """The hub cache as huggingface_hub reads it; ``None`` when there is no cache yet."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
 
-    root = cache_dir or Path(constants.HF_HUB_CACHE)
-    found: list[tuple[str, Path]] = []
-    for repo in sorted(root.glob("models--*")):
-        ref = repo / "refs" / "main"
-        if not ref.is_file():
-            continue
-        snapshot = repo / "snapshots" / ref.read_text().strip()
-        if (snapshot / "config.json").is_file():
-            found.append((repo.name.removeprefix("models--").replace("--", "/"), snapshot))
-    return found
+    try:
+        info = scan_cache_dir(cache_dir)
+    except CacheNotFound:
+        return None
+    for warning in info.warnings:
+        # A half-downloaded or hand-edited repo: listed as absent, as the hub itself treats it.
+        log.debug("hub_cache_entry_skipped", error=str(warning))
+    return info
+
+
+def cached_repos(cache_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """``(repo_id, snapshot)`` of every model in the hub cache whose ``main`` has a config.json."""
+    info = _scan(cache_dir)
+    repos = sorted(info.repos, key=lambda r: r.repo_id) if info is not None else []
+    return [
+        (repo.repo_id, revision.snapshot_path)
+        for repo in repos
+        if repo.repo_type == "model"
+        for revision in repo.revisions
+        if "main" in revision.refs and (revision.snapshot_path / "config.json").is_file()
+    ]
 
 
 def remove_cached_repo(repo_id: str, *, cache_dir: Path | None = None) -> Path:
@@ -82,11 +97,10 @@ def remove_cached_repo(repo_id: str, *, cache_dir: Path | None = None) -> Path:
     Raises:
         ModelNotFoundError: the repo is not in the cache.
     """
-    from huggingface_hub import scan_cache_dir
-
-    info = scan_cache_dir(cache_dir)
-    for repo in info.repos:
-        if repo.repo_id == repo_id and repo.repo_type == "model":
-            info.delete_revisions(*(r.commit_hash for r in repo.revisions)).execute()
-            return Path(repo.repo_path)
+    info = _scan(cache_dir)
+    if info is not None:
+        for repo in info.repos:
+            if repo.repo_id == repo_id and repo.repo_type == "model":
+                info.delete_revisions(*(r.commit_hash for r in repo.revisions)).execute()
+                return Path(repo.repo_path)
     raise ModelNotFoundError(f"{repo_id!r} is not in the Hugging Face cache", model=repo_id)
