@@ -128,3 +128,18 @@ def test_blank_api_keys_from_env_or_file(run: Any, tmp_path: Path) -> None:
     result = run("start")
     assert result.exit_code == 1
     assert "server.api-keys: empty or blank entries are not allowed" in result.output
+
+
+def test_config_set_keeps_a_users_comments_and_formatting(run: Any, tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '# my settings\nmodel   =   "smol"  # the small one\n\n[server]\nport = 8000  # dev port\n'
+        'allowed-hosts = [\n  "a.example",  # laptop\n]\n'
+    )
+    result = run("config", "set", "server.port", "8001")
+    assert result.exit_code == 0, result.output
+    assert run("config", "set", "server.api-keys", "k1, k2").exit_code == 0
+    assert path.read_text() == (
+        '# my settings\nmodel   =   "smol"  # the small one\n\n[server]\nport = 8001  # dev port\n'
+        'allowed-hosts = [\n  "a.example",  # laptop\n]\napi-keys = ["k1", "k2"]\n'
+    )

@@ -1,100 +1,70 @@
 """The application's settings: every layer's config type, exposed as typed CLI keys.
 
-Keys, types and defaults come from the dataclasses themselves (``[server]`` from
-``ServerConfig``, ``[engine]`` from ``MLXEngineConfig``), and the help text from their attribute
-docstrings, so the CLI, the config file and ``docs/configuration.md`` cannot drift apart.
+The config dataclasses are the schema: the top-level keys from ``AppConfig``, ``[server]`` from
+``ServerConfig``, ``[engine]`` from ``MLXEngineConfig``. Their field types (constraints included)
+validate every value and their ``metadata["help"]`` documents it, so the CLI, the config file and
+``docs/configuration.md`` cannot drift apart.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import inspect
-import itertools
-import typing
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Literal
 
-from pensieve_cli import Settings, SettingSpec
+from pensieve_cli import Settings, SettingSpec, specs_of
 from pensieve_mlx import MLXEngineConfig
 from pensieve_server import ServerConfig
 
-TOP_LEVEL = (
-    SettingSpec(
-        "model",
-        "str",
-        None,
-        "The model to serve: a name in the models directory, a directory, a .gguf file or a Hugging Face id (default: the embedded SmolLM2-135M-Instruct).",
-    ),
-    SettingSpec(
-        "models-dir",
-        "str",
-        None,
-        "The models directory (default: the checkout's models/ in development, else the user data directory).",
-    ),
-    SettingSpec("log-level", "choice", "info", "Log level.", ("debug", "info", "warning", "error")),
-    SettingSpec(
-        "log-format",
-        "choice",
-        "auto",
-        "Log format: console on a terminal, JSON lines otherwise.",
-        ("auto", "console", "json"),
-    ),
-)
+LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["auto", "console", "json"]
 
 
-def _attribute_docs(cls: type) -> dict[str, str]:
-    """``{field: docstring}`` from the string literal under each field of ``cls``."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in itertools.pairwise(body):
-        is_field = isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-        if (
-            is_field
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-        ):
-            docs[node.target.id] = " ".join(str(following.value.value).split())
-    return docs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppConfig:
+    """The top-level keys: what to serve and how to log."""
 
-
-def _spec(section: str, field: dataclasses.Field[Any], hint: Any, doc: str) -> SettingSpec:
-    key = f"{section}.{field.name.replace('_', '-')}"
-    default = field.default
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return SettingSpec(key, "choice", default, doc, tuple(typing.get_args(hint)))
-    if origin is tuple:
-        return SettingSpec(key, "list", list(default), doc)  # type: ignore[arg-type]
-    kind = {bool: "bool", int: "int", float: "float", str: "str"}[hint]
-    return SettingSpec(key, kind, default, doc)  # type: ignore[arg-type]
-
-
-def _section_specs(section: str, cls: type) -> list[SettingSpec]:
-    hints = typing.get_type_hints(cls)
-    docs = _attribute_docs(cls)
-    return [_spec(section, f, hints[f.name], docs.get(f.name, "")) for f in dataclasses.fields(cls)]
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "The model to serve: a name in the models directory, a directory, a .gguf "
+            "file or a Hugging Face id (default: the embedded SmolLM2-135M-Instruct)."
+        },
+    )
+    models_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "The models directory (default: the checkout's models/ in development, else "
+            "the user data directory)."
+        },
+    )
+    log_level: LogLevel = field(default="info", metadata={"help": "Log level."})
+    log_format: LogFormat = field(
+        default="auto",
+        metadata={"help": "Log format: console on a terminal, JSON lines otherwise."},
+    )
 
 
 @cache
 def setting_specs() -> tuple[SettingSpec, ...]:
     """Every key, top-level first, then ``[server]`` and ``[engine]``."""
     return (
-        *TOP_LEVEL,
-        *_section_specs("server", ServerConfig),
-        *_section_specs("engine", MLXEngineConfig),
+        *specs_of(AppConfig),
+        *specs_of(ServerConfig, "server"),
+        *specs_of(MLXEngineConfig, "engine"),
     )
+
+
+def app_config(settings: Settings) -> AppConfig:
+    """The top-level keys as the application's own config type."""
+    return settings.section("", AppConfig)
 
 
 def server_config(settings: Settings) -> ServerConfig:
     """The ``[server]`` section as the server's own config type."""
-    values: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in settings.section("server").items()
-    }
-    return ServerConfig(**values)
+    return settings.section("server", ServerConfig)
 
 
 def engine_config(settings: Settings) -> MLXEngineConfig:
     """The ``[engine]`` section as the engine's own config type."""
-    return MLXEngineConfig(**settings.section("engine"))
+    return settings.section("engine", MLXEngineConfig)

@@ -42,7 +42,7 @@ This page is generated from the config types themselves (`python -m pensieve_app
 def _default(value: object) -> str:
     if value is None:
         return "(unset)"
-    if isinstance(value, list):
+    if isinstance(value, tuple):
         return "[" + ", ".join(f'"{v}"' for v in value) + "]"
     if isinstance(value, str):
         return f'"{value}"'
@@ -65,7 +65,7 @@ def configuration_md() -> str:
                 "| key | type | default | environment | meaning |",
                 "|---|---|---|---|---|",
             ]
-        kind = spec.type if spec.type != "choice" else " \\| ".join(spec.choices)
+        kind = " \\| ".join(spec.choices) if spec.choices else spec.type_name
         name = spec.key.split(".", 1)[-1]
         lines.append(
             f"| `{name}` | {kind} | `{_default(spec.default)}` | `{spec.env}` | {spec.help} |"

@@ -87,27 +87,27 @@ class AppLauncher:
 
         openblas.reexec_with_openblas()
         from pensieve_app.banner import banner
-        from pensieve_app.config import engine_config, server_config
+        from pensieve_app.config import app_config, engine_config, server_config
         from pensieve_app.logging import configure_logging
         from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import InstrumentedEngine, MetricsRegistry
         from pensieve_mlx import MLXEngine
         from pensieve_server import bind_socket, bound_address, create_app, drain_of, serve
 
-        fmt = settings["log-format"]
-        configure_logging(settings["log-level"], json=None if fmt == "auto" else fmt == "json")
+        top = app_config(settings)
+        fmt = top.log_format
+        configure_logging(top.log_level, json=None if fmt == "auto" else fmt == "json")
         config = server_config(settings)
         config.check_binding()
         raise_open_file_limit()
         # Bound first: a port in use fails in a second, not after the model has loaded.
         sock = bind_socket(config)
-        models_dir = settings["models-dir"]
         try:
             store = ModelStore(
-                models_dir=Path(models_dir) if models_dir else default_models_dir(),
-                progress=ProgressReporter(f"converting {settings['model'] or 'the default model'}"),
+                models_dir=Path(top.models_dir) if top.models_dir else default_models_dir(),
+                progress=ProgressReporter(f"converting {top.model or 'the default model'}"),
             )
-            resolved = store.resolve(settings["model"])
+            resolved = store.resolve(top.model)
             engine = MLXEngine.load(
                 resolved.path, name=resolved.name, config=engine_config(settings)
             )

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from pensieve_cli.settings import Settings, SettingSpec
+from pensieve_cli.schema import SettingSpec
+from pensieve_cli.settings import Settings
 
 
 class Launcher(Protocol):

@@ -1,8 +1,8 @@
 """Settings: typed keys, read from flags, ``PENSIEVE_*`` environment, a TOML file and defaults.
 
 Precedence is flag > environment > file > default, and every resolved value remembers where it
-came from. The keys themselves are declared by the application (from each layer's config type),
-so the CLI validates them without importing those layers.
+came from. The keys are the fields of each layer's config dataclass, which the application hands
+over (``pensieve_cli.schema.specs_of``), so the CLI checks them without importing those layers.
 """
 
 from __future__ import annotations
@@ -12,87 +12,16 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import msgspec
 import tomlkit
 
+from pensieve_cli.schema import SettingSpec
 from pensieve_core import ConfigError
 
-ValueType = Literal["str", "int", "float", "bool", "list", "choice"]
 Source = Literal["flag", "env", "file", "default"]
-
-
-@dataclass(frozen=True, slots=True)
-class SettingSpec:
-    """One configuration key."""
-
-    key: str
-    """``section.name`` (kebab-case), or a top-level ``name``."""
-    type: ValueType
-    default: Any
-    help: str = ""
-    choices: tuple[str, ...] = ()
-
-    @property
-    def env(self) -> str:
-        """``PENSIEVE_SECTION_NAME``."""
-        return "PENSIEVE_" + self.key.replace(".", "_").replace("-", "_").upper()
-
-    def parse_text(self, raw: str, where: str) -> Any:
-        """A value written as text (environment, ``config set``, ``--set``)."""
-        if self.type == "list":
-            # Empty items are kept so that check() refuses them: `--api-key ""` is a mistake.
-            return self.check([item.strip() for item in raw.split(",")], where)
-        if self.type == "bool":
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise self._error(f"expected true or false, got {raw!r}", where)
-        if self.type in ("int", "float"):
-            try:
-                return self.check(int(raw) if self.type == "int" else float(raw), where)
-            except ValueError:
-                raise self._error(f"expected {EXPECTED[self.type]}, got {raw!r}", where) from None
-        return self.check(raw, where)
-
-    def check(self, value: Any, where: str) -> Any:
-        """Validate a typed value (from TOML or parsed text)."""
-        ok = {
-            "str": isinstance(value, str),
-            "choice": isinstance(value, str) and value in self.choices,
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, int | float) and not isinstance(value, bool),
-            "bool": isinstance(value, bool),
-            "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        }[self.type]
-        if not ok:
-            expected = (
-                f"one of {', '.join(self.choices)}"
-                if self.type == "choice"
-                else EXPECTED[self.type]
-            )
-            raise self._error(f"expected {expected}, got {value!r}", where)
-        if self.type == "list" and any(not item.strip() for item in value):
-            raise self._error(f"empty or blank entries are not allowed, got {value!r}", where)
-        if self.key.endswith("port") and not 1 <= value <= 65535:
-            raise self._error(f"{value} is not a port (1-65535)", where)
-        if self.type in ("int", "float") and value < 0:
-            raise self._error(f"must not be negative, got {value}", where)
-        return float(value) if self.type == "float" else value
-
-    def _error(self, problem: str, where: str) -> ConfigError:
-        return ConfigError(f"{self.key}: {problem} ({where})", key=self.key, source=where)
-
-
-EXPECTED = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "list": "a list of strings",
-}
+T = TypeVar("T")
 
 
 class SettingsError(ConfigError):
@@ -124,14 +53,15 @@ class Settings:
     def __getitem__(self, key: str) -> Any:
         return self.values[key].value
 
-    def section(self, name: str) -> dict[str, Any]:
-        """``{field_name: value}`` of one section, ready for a config constructor."""
-        prefix = f"{name}."
-        return {
-            k[len(prefix) :].replace("-", "_"): r.value
-            for k, r in self.values.items()
-            if k.startswith(prefix)
+    def section(self, name: str, schema: type[T]) -> T:
+        """One section (``""``: the top-level keys) as its config dataclass."""
+        prefix = f"{name}." if name else ""
+        fields = {
+            key[len(prefix) :].replace("-", "_"): resolved.value
+            for key, resolved in self.values.items()
+            if key.startswith(prefix) and "." not in key[len(prefix) :]
         }
+        return msgspec.convert(fields, type=schema)
 
 
 def read_file(path: Path, specs: Mapping[str, SettingSpec]) -> dict[str, Any]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import Table
 
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_cli.pidfile import is_ours
+from pensieve_cli.schema import SettingSpec
 from pensieve_cli.settings import Settings, read_file, toml_value
 from pensieve_core import ConfigError
 
@@ -72,22 +75,39 @@ def init(ctx: CliContext, force: bool) -> None:
     """Write a config file with every key at its default, commented."""
     if ctx.config_path.exists() and not force:
         raise click.ClickException(f"{ctx.config_path} exists (use --force to overwrite)")
-    lines = [
-        "# Pensieve configuration. Precedence: flag > PENSIEVE_* environment > this file > default.",
-        "# `pensieve config set KEY VALUE` edits this file and keeps its comments.",
-        "",
-    ]
-    section = ""
-    for spec in ctx.launcher.settings():
-        if "." in spec.key and spec.key.split(".")[0] != section:
-            section = spec.key.split(".")[0]
-            lines += ["", f"[{section}]"]
-        name = spec.key.split(".", 1)[-1]
-        value = toml_value(spec.default) if spec.default is not None else '""'
-        lines += [f"# {spec.help}" if spec.help else "", f"# {name} = {value}"]
     ctx.config_path.parent.mkdir(parents=True, exist_ok=True)
-    ctx.config_path.write_text("\n".join(lines) + "\n")
+    ctx.config_path.write_text(commented_defaults(ctx.launcher.settings()).as_string())
     click.echo(f"wrote {ctx.config_path}")
+
+
+def commented_defaults(specs: Sequence[SettingSpec]) -> tomlkit.TOMLDocument:
+    """A document with every key commented out at its default, under its help text."""
+    document = tomlkit.document()
+    document.add(
+        tomlkit.comment(
+            "Pensieve configuration. Precedence: flag > PENSIEVE_* environment > this file > "
+            "default."
+        )
+    )
+    document.add(
+        tomlkit.comment("`pensieve config set KEY VALUE` edits this file and keeps its comments.")
+    )
+    document.add(tomlkit.nl())
+    tables: dict[str, Table] = {}
+    for spec in specs:
+        section, _, name = spec.key.rpartition(".")
+        if section and section not in tables:
+            tables[section] = tomlkit.table()
+            document.add(tomlkit.nl())
+            document.add(section, tables[section])
+        where: Table | tomlkit.TOMLDocument = tables[section] if section else document
+        value = toml_value(spec.default) if spec.default is not None else '""'
+        if spec.help:
+            where.add(tomlkit.comment(spec.help))
+        else:
+            where.add(tomlkit.nl())
+        where.add(tomlkit.comment(f"{name} = {value}"))
+    return document
 
 
 @config.command()
@@ -100,7 +120,7 @@ def get(ctx: CliContext, key: str) -> None:
         raise click.ClickException(f"unknown key {key!r}")
     value = settings[key]
     click.echo(
-        ",".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+        ",".join(value) if isinstance(value, tuple) else ("" if value is None else str(value))
     )
 
 
