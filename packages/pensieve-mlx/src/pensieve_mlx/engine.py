@@ -30,6 +30,7 @@ from pensieve_mlx.grammar import (
 )
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.loading import LoadedModel, load_model
+from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
@@ -58,6 +59,7 @@ class MLXEngine:
         template = getattr(tokenizer, "chat_template", None) or ""
         native_tools = "tools" in template
         self._renderer = PromptRenderer(tokenizer, native_tools=native_tools)
+        self._markers = ModelMarkers.from_tokenizer(tokenizer, native_tools=native_tools)
         model_config = getattr(loaded.model, "args", None)
         raw = vars(model_config) if model_config is not None else {}
         self._vocab_size = int(raw.get("vocab_size") or len(tokenizer.vocabulary))
@@ -173,7 +175,11 @@ class MLXEngine:
             processors=processors,
             detokenizer=self._loaded.tokenizer.detokenizer,
             router=TextRouter(
-                tool_names=tool_names, thinking=prompt.starts_thinking, stream_args=constrained
+                tool_names=tool_names,
+                tools=request.tools,
+                markers=self._markers,
+                thinking=prompt.starts_thinking,
+                stream_args=constrained,
             ),
             stops=StopMatcher(request.sampling.stop),
         )

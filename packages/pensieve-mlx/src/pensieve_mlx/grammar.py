@@ -20,8 +20,10 @@ import numpy as np
 from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
 
 from pensieve_core import InvalidRequestError, ToolSpec
+from pensieve_mlx.markers import HERMES
 
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+# Calls are constrained in Qwen's (Hermes) format only, whatever the model's own.
+CALL_OPEN, CALL_CLOSE = HERMES.call_start, HERMES.call_end
 
 
 def strict_schema(schema: Any) -> Any:

@@ -14,10 +14,9 @@ from pensieve_core import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolSpec,
 )
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+from pensieve_mlx.markers import HERMES, CallParser, ModelMarkers, ParsedCall
 
 _NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _ARGS = re.compile(r'"(?:arguments|parameters|input)"\s*:\s*(?=[{\[])')
@@ -53,10 +52,20 @@ def _json_object_end(text: str) -> int | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """A way calls are written: their markers, and how a body reads (``None``: Hermes JSON)."""
+
+    start: str
+    end: str
+    parse: CallParser | None
+
+
 @dataclass(slots=True)
 class _Call:
-    """A tool call being parsed from inside ``<tool_call>`` markers."""
+    """A tool call being read from between its markers."""
 
+    format: _Format
     raw: str = ""
     index: int = -1
     """Set once the start event is out."""
@@ -72,25 +81,41 @@ class TextRouter:
     """A streaming splitter for one response.
 
     ``feed`` takes detokenized text and returns events; ``finish`` flushes. Thinking goes to
-    ``ThinkingDelta``; ``<tool_call>`` blocks become tool-call events; a bare JSON response
-    naming a known tool is recovered as a call. Malformed calls come back as text, never as an
-    error.
+    ``ThinkingDelta``; call blocks (the model's ``markers``) become tool-call events; a bare JSON
+    response naming a known tool is recovered as a call. Malformed calls come back as text, never
+    as an error.
     """
 
     tool_names: Sequence[str] = ()
-    call_open: str = CALL_OPEN
-    call_close: str = CALL_CLOSE
+    tools: Sequence[ToolSpec] = ()
+    """The request's tools, for parsers that convert argument values by their schemas."""
+    markers: ModelMarkers = HERMES
     thinking: bool = False
-    """Start inside a thinking block (templates that open ``<think>`` in the prompt)."""
+    """Start inside a thinking block (templates that open it in the prompt)."""
     stream_args: bool = False
     """Stream arguments as generated. Only safe under a grammar: without one, a call is held
-    until complete so that malformed JSON can come back as text instead."""
+    until complete so that malformed JSON can come back as text instead. The call grammar writes
+    Hermes JSON only, so streaming covers that format; a model's own other format is still
+    recognised (a lazy grammar lets it through) and parsed whole."""
+    _formats: tuple[_Format, ...] = field(init=False)
     _pending: str = ""
     _call: _Call | None = None
     _calls: int = 0
     _bare: str | None = None
     _seen_text: bool = False
     _events: list[GenerationEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        m = self.markers
+        native = _Format(m.call_start, m.call_end, m.parse_call)
+        hermes = _Format(HERMES.call_start, HERMES.call_end, None)
+        if not self.stream_args or native.parse is None:
+            self._formats = (native,)
+        elif native.start == hermes.start:
+            # The grammar owns this opener (e.g. Qwen3-Coder's `<tool_call>`) and writes JSON in it.
+            self._formats = (hermes,)
+        else:
+            self._formats = (hermes, native)
 
     @property
     def calls(self) -> int:
@@ -128,7 +153,7 @@ class TextRouter:
                 self._pending = ""
                 progressed = False
             elif self.thinking:
-                progressed = self._drain_marked(THINK_CLOSE, ThinkingDelta, final=final)
+                progressed = self._drain_marked(self.markers.think_end, ThinkingDelta, final=final)
             else:
                 progressed = self._drain_text(final=final)
 
@@ -148,33 +173,42 @@ class TextRouter:
         return False
 
     def _drain_text(self, *, final: bool) -> bool:
-        if self.tool_names and not self._seen_text and self._calls == 0:
-            stripped = self._pending.lstrip()
-            if stripped.startswith(("{", "[")):
-                self._bare, self._pending = self._pending, ""
-                return False
-            if not stripped:
-                return False
-        markers = (
-            [(THINK_OPEN, "think"), (self.call_open, "call")]
-            if self.tool_names
-            else [(THINK_OPEN, "think")]
-        )
-        hits = [(self._pending.find(m), m, kind) for m, kind in markers]
+        if self.tool_names and not self._seen_text and self._calls == 0 and self._held(final):
+            return False
+        markers: list[tuple[str, _Format | None]] = [(self.markers.think_start, None)]
+        if self.tool_names:
+            markers += [(f.start, f) for f in self._formats]
+        hits = [(self._pending.find(m), i) for i, (m, _) in enumerate(markers)]
         found = [h for h in hits if h[0] != -1]
         if found:
-            at, marker, kind = min(found)
+            at, i = min(found)
+            marker, format_ = markers[i]
             self._emit_text(self._pending[:at])
             self._pending = self._pending[at + len(marker) :]
-            if kind == "think":
+            if format_ is None:
                 self.thinking = True
             else:
-                self._call = _Call()
+                self._call = _Call(format_)
             return True
         keep = 0 if final else max(_partial_suffix(self._pending, m) for m, _ in markers)
         self._emit_text(self._pending[: len(self._pending) - keep])
         self._pending = self._pending[len(self._pending) - keep :]
         return False
+
+    def _held(self, final: bool) -> bool:
+        """Hold the opening of a response that may be bare JSON (or only blank so far)."""
+        stripped = self._pending.lstrip()
+        if not stripped:
+            return True
+        if not stripped.startswith(("{", "[")):
+            return False
+        opens = [f.start for f in self._formats]
+        if any(stripped.startswith(m) for m in opens):
+            return False  # a call marker that starts like JSON (Mistral's `[TOOL_CALLS]`)
+        if not final and any(m.startswith(stripped) for m in opens):
+            return True
+        self._bare, self._pending = self._pending, ""
+        return True
 
     def _emit_text(self, text: str) -> None:
         if text:
@@ -187,14 +221,16 @@ class TextRouter:
         assert call is not None
         call.raw += self._pending
         self._pending = ""
-        at = call.raw.find(self.call_close)
+        end = call.format.end
+        # Without an end marker the call runs to the end of the response.
+        at = call.raw.find(end) if end else -1
         body = call.raw if at == -1 else call.raw[:at]
-        if call.index < 0 and self.stream_args:
+        if call.index < 0 and self.stream_args and call.format.parse is None:
             self._try_start(call, body)
         if call.index >= 0 and not call.args_done:
             self._stream_args(call, body)
         if at != -1:
-            self._pending = call.raw[at + len(self.call_close) :]
+            self._pending = call.raw[at + len(end) :]
             call.raw = body
             self._close_call(final=False)
             return True
@@ -224,41 +260,57 @@ class TextRouter:
         if call.index >= 0:
             self._events.append(ToolCallEnd(call.index))
             return
-        if not self._emit_parsed(call.raw):
-            suffix = "" if final else self.call_close
-            self._emit_text(self.call_open + call.raw + suffix)
+        if not self._emit_calls(self._read_body(call.format, call.raw)):
+            suffix = "" if final else call.format.end
+            self._emit_text(call.format.start + call.raw + suffix)
+
+    def _read_body(self, format_: _Format, body: str) -> list[ParsedCall] | None:
+        if format_.parse is None:
+            return _json_calls(body)
+        try:
+            return format_.parse(body, self.tools)
+        except Exception:
+            # mlx-lm's parsers read model output and fail in many ways (ValueError, IndexError,
+            # SyntaxError...); a call that does not parse comes back as text, never as an error.
+            return None
 
     def _resolve_bare(self, text: str) -> None:
         self._bare = None
-        if not self._emit_parsed(text):
+        if not self._emit_calls(_json_calls(text)):
             self._emit_text(text)
 
-    def _emit_parsed(self, text: str) -> bool:
-        """Emit whole calls parsed from ``text`` (one object or a list); False if it is not one."""
-        try:
-            value = json.loads(text.strip())
-        except json.JSONDecodeError:
+    def _emit_calls(self, calls: list[ParsedCall] | None) -> bool:
+        """Emit whole calls; False (and nothing emitted) unless each names a known tool."""
+        if not calls or any(name not in self.tool_names for name, _ in calls):
             return False
-        items = value if isinstance(value, list) else [value]
-        calls: list[tuple[str, str]] = []
-        for item in items:
-            if not isinstance(item, dict) or item.get("name") not in self.tool_names:
-                return False
-            args = item.get("arguments", item.get("parameters", item.get("input", {})))
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except json.JSONDecodeError:
-                    return False
-            if not isinstance(args, dict):
-                return False
-            calls.append((item["name"], json.dumps(args, ensure_ascii=False)))
         for name, args in calls:
             index = self._calls
             self._calls += 1
             self._events += [
                 ToolCallStart(index, name),
-                ToolCallDelta(index, args),
+                ToolCallDelta(index, json.dumps(args, ensure_ascii=False)),
                 ToolCallEnd(index),
             ]
-        return bool(calls)
+        return True
+
+
+def _json_calls(text: str) -> list[ParsedCall] | None:
+    """Calls written as Hermes JSON (one object or a list), or None if ``text`` is not that."""
+    try:
+        value = json.loads(text.strip())
+    except json.JSONDecodeError:
+        return None
+    calls: list[ParsedCall] = []
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            return None
+        args = item.get("arguments", item.get("parameters", item.get("input", {})))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                return None
+        if not isinstance(args, dict):
+            return None
+        calls.append((item["name"], args))
+    return calls
