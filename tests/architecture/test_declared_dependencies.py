@@ -13,9 +13,9 @@ ALLOWED = {
     "pensieve-api": set(),
     "pensieve-loader": {"pensieve-core"},
     "pensieve-metrics": {"pensieve-core"},
-    "pensieve-mlx": {"pensieve-core", "pensieve-loader"},
-    "pensieve-server": {"pensieve-core", "pensieve-api", "pensieve-metrics"},
-    "pensieve-cli": {"pensieve-core", "pensieve-loader"},
+    "pensieve-mlx": {"pensieve-core"},
+    "pensieve-server": {"pensieve-core", "pensieve-api"},
+    "pensieve-cli": {"pensieve-core", "pensieve-loader", "pensieve-api"},
     "pensieve-app": {
         "pensieve-core",
         "pensieve-loader",

@@ -17,9 +17,9 @@ from pensieve_core import (
     TextDelta,
     TextPart,
 )
-from pensieve_loader import ModelStore
+from pensieve_loader import ModelStore, validate_model_dir
 from pensieve_loader.gguf_convert import convert_gguf
-from pensieve_mlx import MLXEngine, MLXEngineConfig
+from pensieve_mlx import MLXEngine, MLXEngineConfig, ServedModel
 from tests.ggufs import smollm_vocab, write_tiny_llama
 
 
@@ -35,8 +35,15 @@ def _smol_path() -> Path:
     return ModelStore().resolve(None).path
 
 
+def load_engine(path: Path, config: MLXEngineConfig | None = None) -> MLXEngine:
+    """The engine on ``path``, told what the loader found there (as the app does)."""
+    summary = validate_model_dir(path)
+    served = ServedModel(path.name, path, summary.context_length, summary.supports_tools)
+    return MLXEngine.load(served, config)
+
+
 def _engine(path: Path, **config: object) -> Iterator[MLXEngine]:
-    engine = MLXEngine.load(path, name=path.name, config=MLXEngineConfig(**config))  # type: ignore[arg-type]
+    engine = load_engine(path, MLXEngineConfig(**config))  # type: ignore[arg-type]
     yield engine
     engine._worker.stop()
 

@@ -11,7 +11,7 @@ from pensieve_core import GenerationRequest
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from pensieve_server.anthropic.requests import to_domain
 from pensieve_server.state import RequestDefaults
-from tests.mlx.conftest import ask, collect
+from tests.mlx.conftest import ask, collect, load_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ LONG_SYSTEM = "You are a careful assistant. " + " ".join(
 
 @pytest.fixture(name="uncached_engine", scope="module")
 def _uncached_engine(smol_path: Path) -> Iterator[MLXEngine]:
-    engine = MLXEngine.load(smol_path, name="smol", config=MLXEngineConfig(prefix_cache_bytes=0))
+    engine = load_engine(smol_path, MLXEngineConfig(prefix_cache_bytes=0))
     yield engine
     engine._worker.stop()
 
@@ -71,9 +71,7 @@ async def test_billing_line_does_not_break_the_prefix(smol_engine: MLXEngine) ->
 
 
 async def test_prefix_cache_respects_byte_budget(smol_path: Path) -> None:
-    engine = MLXEngine.load(
-        smol_path, name="smol", config=MLXEngineConfig(prefix_cache_bytes=64 * 1024 * 1024)
-    )
+    engine = load_engine(smol_path, MLXEngineConfig(prefix_cache_bytes=64 * 1024 * 1024))
     try:
         for i in range(6):
             await collect(

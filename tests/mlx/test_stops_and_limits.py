@@ -8,7 +8,7 @@ import pytest
 from pensieve_core import ContextLengthExceededError, OverloadedError
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from pensieve_mlx.stops import StopMatcher
-from tests.mlx.conftest import ask, collect
+from tests.mlx.conftest import ask, collect, load_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -61,10 +61,8 @@ async def test_huge_max_tokens_is_clamped_not_rejected(smol_engine: MLXEngine) -
 
 
 async def test_full_queue_fails_fast(tiny_model_path: Path) -> None:
-    engine = MLXEngine.load(
-        tiny_model_path,
-        name="tiny",
-        config=MLXEngineConfig(max_active_sequences=1, max_queued_requests=2),
+    engine = load_engine(
+        tiny_model_path, MLXEngineConfig(max_active_sequences=1, max_queued_requests=2)
     )
     try:
         first = await engine.start(ask("hello", max_tokens=200))

@@ -20,7 +20,7 @@ from pensieve_core import (
 )
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from pensieve_mlx.grammar import strict_schema
-from tests.mlx.conftest import collect
+from tests.mlx.conftest import collect, load_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -195,7 +195,7 @@ async def test_lazy_grammar_keeps_a_started_call_well_formed(smol_engine: MLXEng
 
 
 async def test_always_policy_makes_auto_call(smol_path: Path) -> None:
-    engine = MLXEngine.load(smol_path, name="smol", config=MLXEngineConfig(tool_grammar="always"))
+    engine = load_engine(smol_path, MLXEngineConfig(tool_grammar="always"))
     try:
         tool, question = TOOLS["strings"]
         arguments = await _forced_call(engine, tool, question, ToolChoice("auto"))

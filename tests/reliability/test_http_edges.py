@@ -1,13 +1,11 @@
 """The HTTP layer's own guarantees, over a fake engine: request ids, retry-after, no tracebacks."""
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from pensieve_core import GenerationEvent, GenerationRequest
-from pensieve_core.testing import FakeEngine
+from pensieve_core import GenerationRequest
+from pensieve_core.testing import FakeEngine, FakeGeneration
 from pensieve_server import ServerConfig, create_app
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +20,7 @@ def _client(engine: FakeEngine, config: ServerConfig | None = None) -> httpx.Asy
 
 async def test_a_500_carries_the_request_id_and_is_logged_once() -> None:
     class Broken(FakeEngine):
-        def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        async def start(self, request: GenerationRequest) -> FakeGeneration:
             raise KeyError("engine bug")
 
     async with _client(Broken()) as client:

@@ -12,9 +12,8 @@ import click
 import structlog
 
 from pensieve_cli import Settings, SettingSpec
-from pensieve_cli.commands.server import url_of
 from pensieve_cli.progress import ProgressReporter
-from pensieve_core import ModelLoadError
+from pensieve_core import ModelLoadError, base_url
 
 log = structlog.get_logger()
 
@@ -91,7 +90,7 @@ class AppLauncher:
         from pensieve_app.logging import configure_logging
         from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import InstrumentedEngine, MetricsRegistry
-        from pensieve_mlx import MLXEngine
+        from pensieve_mlx import MLXEngine, ServedModel
         from pensieve_server import bind_socket, bound_address, create_app, drain_of, serve
 
         top = app_config(settings)
@@ -108,9 +107,14 @@ class AppLauncher:
                 progress=ProgressReporter(f"converting {top.model or 'the default model'}"),
             )
             resolved = store.resolve(top.model)
-            engine = MLXEngine.load(
-                resolved.path, name=resolved.name, config=engine_config(settings)
+            summary = resolved.summary
+            served = ServedModel(
+                name=resolved.name,
+                path=summary.path,
+                context_length=summary.context_length,
+                supports_tools=summary.supports_tools,
             )
+            engine = MLXEngine.load(served, engine_config(settings))
         except BaseException:
             sock.close()
             raise
@@ -122,8 +126,8 @@ class AppLauncher:
         click.echo(
             banner(
                 engine.info,
-                bound=url_of(host, port, client=False),
-                url=url_of(host, port),
+                bound=base_url(host, port, client=False),
+                url=base_url(host, port),
                 api_key=key,
                 blas=openblas.describe(),
                 source=resolved.source,

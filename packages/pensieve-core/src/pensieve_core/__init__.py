@@ -4,6 +4,7 @@ The ``Engine`` protocol, the chat and generation domain types, model description
 error tree. It imports nothing heavy (standard library only), so every other layer can depend on it.
 """
 
+from pensieve_core.addresses import base_url, is_loopback
 from pensieve_core.engine import Engine, Generation
 from pensieve_core.errors import (
     ConfigError,
@@ -80,6 +81,9 @@ __all__ = (
     "ToolCallEnd",
     "ToolCallStart",
     "Usage",
+    # addresses
+    "base_url",
+    "is_loopback",
     # models
     "EngineStats",
     "ModelInfo",

@@ -13,7 +13,6 @@ from pensieve_loader.store import ModelStore, ResolvedModel, model_name_for
 from pensieve_loader.validate import (
     ModelSummary,
     chat_template_of,
-    context_length_of,
     validate_model_dir,
 )
 
@@ -24,7 +23,6 @@ __all__ = (
     "Progress",
     "ResolvedModel",
     "chat_template_of",
-    "context_length_of",
     "default_models_dir",
     "embedded_gguf",
     "looks_like_repo_id",

@@ -11,7 +11,7 @@ MLX itself is imported on first use of the engine, so reading ``MLXEngineConfig`
 import os
 from typing import TYPE_CHECKING, Any
 
-from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.config import MLXEngineConfig, ServedModel
 
 # mlx-lm imports transformers for its tokenizers, which warns on every start that PyTorch is
 # missing; MLX needs no PyTorch, so the advice is noise in every log and error message.
@@ -25,6 +25,7 @@ __all__ = (
     "LoadedModel",
     "MLXEngine",
     "MLXEngineConfig",
+    "ServedModel",
     "describe_precision",
     "device_name",
     "load_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -89,3 +90,17 @@ class MLXEngineConfig:
         default=0.5,
         metadata={"help": "How often prefill progress is reported for long prompts."},
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """What the engine is told about the model it loads (the app takes it from the loader)."""
+
+    name: str
+    """The name the server reports."""
+    path: Path
+    """The MLX model directory."""
+    context_length: int
+    """The model's window, from its config."""
+    supports_tools: bool
+    """Its chat template renders ``tools`` (else the fallback tool prompt is used)."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
@@ -19,8 +17,7 @@ from pensieve_core import (
     OverloadedError,
     ToolResultPart,
 )
-from pensieve_loader import context_length_of
-from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.config import MLXEngineConfig, ServedModel
 from pensieve_mlx.generation import MLXGeneration
 from pensieve_mlx.grammar import (
     GrammarFactory,
@@ -37,9 +34,6 @@ from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
 from pensieve_mlx.worker import Worker
 
-DEFAULT_CONTEXT = 4096
-"""Assumed for a directory whose config states no context window (validation refuses those)."""
-
 
 def _answers_tool_result(request: GenerationRequest) -> bool:
     """Whether the last turn hands back tool results (the model should now answer in text)."""
@@ -51,23 +45,23 @@ class MLXEngine:
     """Runs one model with continuous batching. Create with ``MLXEngine.load``."""
 
     def __init__(
-        self, loaded: LoadedModel, *, name: str, path: Path, config: MLXEngineConfig
+        self, loaded: LoadedModel, *, served: ServedModel, config: MLXEngineConfig
     ) -> None:
         self._loaded = loaded
         self._config = config
         tokenizer = loaded.tokenizer
-        template = getattr(tokenizer, "chat_template", None) or ""
-        native_tools = "tools" in template
-        self._renderer = PromptRenderer(tokenizer, native_tools=native_tools)
+        native_tools = served.supports_tools
         self._markers = ModelMarkers.from_tokenizer(tokenizer, native_tools=native_tools)
+        self._renderer = PromptRenderer(
+            tokenizer, native_tools=native_tools, think_start=self._markers.think_start
+        )
         model_config = getattr(loaded.model, "args", None)
         raw = vars(model_config) if model_config is not None else {}
         self._vocab_size = int(raw.get("vocab_size") or len(tokenizer.vocabulary))
         self._eos_ids = frozenset(int(e) for e in tokenizer.eos_token_ids)
         self._info = ModelInfo(
-            id=name,
-            context_length=context_length_of(json.loads((path / "config.json").read_text()))
-            or DEFAULT_CONTEXT,
+            id=served.name,
+            context_length=served.context_length,
             max_output_tokens=config.max_output_tokens,
             architecture=str(raw.get("model_type", "")),
             device=loaded.device,
@@ -75,17 +69,17 @@ class MLXEngine:
             supports_tools=native_tools,
             supports_vision=False,
             load_time_s=loaded.load_time_s,
-            path=str(path),
+            path=str(served.path),
         )
         self._grammars: GrammarFactory | None = None
         self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
         self._worker = Worker(loaded.model, self._eos_ids, config)
 
     @classmethod
-    def load(cls, path: Path, *, name: str, config: MLXEngineConfig | None = None) -> MLXEngine:
-        """Load the model directory at ``path``."""
+    def load(cls, served: ServedModel, config: MLXEngineConfig | None = None) -> MLXEngine:
+        """Load the model directory ``served.path``."""
         config = config or MLXEngineConfig()
-        return cls(load_model(path, config.precision), name=name, path=path, config=config)
+        return cls(load_model(served.path, config.precision), served=served, config=config)
 
     @property
     def info(self) -> ModelInfo:

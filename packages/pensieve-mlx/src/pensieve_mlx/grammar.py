@@ -144,11 +144,6 @@ class GrammarProcessor:
         self._model_vocab = model_vocab
         self._started = False
 
-    @property
-    def failed(self) -> bool:
-        """The model produced a token the grammar rejects (should not happen under the mask)."""
-        return bool(self._matcher.is_error())
-
     def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
         """Mask ``logits`` to the tokens the grammar allows next."""
         # The first call sees the prompt's last token; later calls see the token sampled last.

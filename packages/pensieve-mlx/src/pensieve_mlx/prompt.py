@@ -69,9 +69,11 @@ class RenderedPrompt:
 class PromptRenderer:
     """Renders requests with one tokenizer's chat template."""
 
-    def __init__(self, tokenizer: Any, *, native_tools: bool) -> None:
+    def __init__(self, tokenizer: Any, *, native_tools: bool, think_start: str = "<think>") -> None:
         self._tokenizer = tokenizer
         self.native_tools = native_tools
+        self._think_start = think_start
+        """The model's thinking marker: a template that ends with it opens the answer thinking."""
 
     def render(self, request: GenerationRequest) -> RenderedPrompt:
         """Render and tokenize exactly as generation will see it."""
@@ -95,7 +97,7 @@ class PromptRenderer:
         assert isinstance(text, str)
         # The template already wrote the special tokens (BOS included) as text.
         tokens = self._tokenizer.encode(text, add_special_tokens=False)
-        return RenderedPrompt(text, list(tokens), text.rstrip().endswith("<think>"))
+        return RenderedPrompt(text, list(tokens), text.rstrip().endswith(self._think_start))
 
     def _system(self, request: GenerationRequest) -> str:
         system = request.system

@@ -7,7 +7,7 @@ MLX or the loader. The web stack is imported on first use, so reading ``ServerCo
 
 from typing import TYPE_CHECKING, Any
 
-from pensieve_server.config import ServerConfig, is_loopback
+from pensieve_server.config import ServerConfig
 
 if TYPE_CHECKING:
     from pensieve_server.app import create_app, drain_of
@@ -19,7 +19,6 @@ __all__ = (
     "bound_address",
     "create_app",
     "drain_of",
-    "is_loopback",
     "serve",
 )
 

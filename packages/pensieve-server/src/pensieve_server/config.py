@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import msgspec
 
-from pensieve_core import ConfigError
+from pensieve_core import ConfigError, is_loopback
 
 MIB = 1024 * 1024
 SECONDS = 1.0
@@ -156,13 +155,3 @@ class ServerConfig:
             "(or --api-key), or opt in with --allow-public",
             key="server.host",
         )
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts local connections."""
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import click
 
-from pensieve_cli.commands.server import running_server, url_of
+from pensieve_cli.commands.server import running_server
 from pensieve_cli.context import CliContext, pass_cli
+from pensieve_core import base_url
 
 AUTO_COMPACT_BUFFER = 13_000
 """Tokens before the window's end at which Claude Code compacts."""
@@ -83,17 +84,15 @@ def find_target(ctx: CliContext) -> Target:
     """The running server's address, key, model and window; the config's when none runs."""
     if (running := running_server(ctx)) is not None:
         record, health = running
-        model = health.get("model")
-        window = health.get("context_length")
         return Target(
             url=record.url,
             api_key=record.api_key or "local",
-            model=model if isinstance(model, str) else None,
-            context_length=window if isinstance(window, int) else None,
+            model=health.model,
+            context_length=health.context_length,
         )
     settings = ctx.settings()
     keys = settings["server.api-keys"]
-    url = url_of(settings["server.host"], settings["server.port"])
+    url = base_url(settings["server.host"], settings["server.port"])
     click.echo(
         f"warning: no Pensieve server is running; using the configured address {url} "
         "(start one with `pensieve start --detach` to pass on its model and window)",

@@ -29,8 +29,7 @@ def served_model(ctx: CliContext) -> tuple[str, int] | None:
     if running is None:
         return None
     record, health = running
-    model = health.get("model")
-    return (model, record.pid) if isinstance(model, str) else None
+    return health.model, record.pid
 
 
 def _size(n: int) -> str:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
+from pensieve_api import HealthResponse, health_decoder
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_cli.pidfile import PidFile, ServerRecord, is_ours
-from pensieve_core import ListenError
+from pensieve_core import ListenError, base_url
 
 
 def _flags(
@@ -46,23 +48,12 @@ def _flags(
     return flags
 
 
-def url_of(host: str, port: int, *, client: bool = True) -> str:
-    """The base URL clients on this machine use (``client``), or the bound address as it is."""
-    if client and host in ("0.0.0.0", "", "::"):
-        host = "127.0.0.1"
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-def healthy(url: str) -> dict[str, Any] | None:
-    """``/health`` as a dict, or None when the server does not answer."""
-    import json
-
+def healthy(url: str) -> HealthResponse | None:
+    """``/health``, or None when no Pensieve answers there."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            data = json.loads(response.read())
-            return data if isinstance(data, dict) else None
-    except (urllib.error.URLError, OSError, ValueError):
+            return health_decoder.decode(response.read())
+    except (urllib.error.URLError, OSError, ValueError, msgspec.DecodeError):
         return None
 
 
@@ -105,7 +96,7 @@ def start(
 ) -> None:
     """Start the server (foreground by default; Ctrl+C stops it gracefully)."""
     settings = ctx.settings(_flags(model, host, port, api_keys, allow_public, sets, ctx))
-    url = url_of(settings["server.host"], settings["server.port"])
+    url = base_url(settings["server.host"], settings["server.port"])
     pid_file = ctx.pid_file()
     running = pid_file.read()
     # A detached parent records the child before the child starts: that record is this process.
@@ -126,7 +117,7 @@ def start(
         pid_file.remove(only_pid=os.getpid())
 
 
-def running_server(ctx: CliContext) -> tuple[ServerRecord, dict[str, Any]] | None:
+def running_server(ctx: CliContext) -> tuple[ServerRecord, HealthResponse] | None:
     """The background server's record and its ``/health``, when it runs and answers."""
     record = ctx.pid_file().read()
     if record is None or not is_ours(record):
@@ -137,9 +128,8 @@ def running_server(ctx: CliContext) -> tuple[ServerRecord, dict[str, Any]] | Non
 
 def pensieve_at(host: str, port: int) -> int | None:
     """The PID of the Pensieve server answering on ``host:port``, if one does."""
-    health = healthy(url_of(host, port))
-    pid = health.get("pid") if health else None
-    return pid if isinstance(pid, int) and health and health.get("name") == "pensieve" else None
+    health = healthy(base_url(host, port))
+    return health.pid if health is not None and health.name == "pensieve" else None
 
 
 def listen_message(error: ListenError) -> str:

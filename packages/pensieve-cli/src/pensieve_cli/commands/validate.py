@@ -13,11 +13,10 @@ import click
 from pensieve_cli.commands.server import pensieve_at
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_cli.settings import Settings, SettingsError
-from pensieve_core import ConfigError, PensieveError
+from pensieve_core import ConfigError, PensieveError, is_loopback
 
 CLAUDE_CODE_PROMPT_TOKENS = 30_000
 """About what Claude Code's full prompt needs (system prompt plus tool schemas)."""
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 Outcome = Literal["ok", "FAIL", "warn"]
 
@@ -112,7 +111,7 @@ def _check_port(host: str, port: int, report: Report) -> None:
 
 def _check_auth(settings: Settings, report: Report) -> None:
     host, keys = settings["server.host"], settings["server.api-keys"]
-    public = host not in LOOPBACK
+    public = not is_loopback(host)
     if keys:
         report.check(True, "auth", f"{len(keys)} API key(s) set")
     elif not public:
