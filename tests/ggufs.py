@@ -43,6 +43,7 @@ def write_tiny_llama(
     seed: int = 0,
     matrix_type: GGMLQuantizationType = Q.Q4_1,
     tokenizer_model: str = "gpt2",
+    context: int = 256,
 ) -> dict[str, np.ndarray]:
     """Write a random tiny llama GGUF; returns the HF-layout float weights that went in."""
     rng = np.random.default_rng(seed)
@@ -52,7 +53,7 @@ def write_tiny_llama(
     head_dim = hidden // heads
     writer = GGUFWriter(str(path), arch)
     writer.add_block_count(layers)
-    writer.add_context_length(256)
+    writer.add_context_length(context)
     writer.add_embedding_length(hidden)
     writer.add_feed_forward_length(hidden * 2)
     writer.add_head_count(heads)

@@ -8,6 +8,7 @@ import pytest
 from pensieve_core import (
     ContextLengthExceededError,
     EngineError,
+    TextPart,
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
@@ -150,8 +151,12 @@ async def test_claude_code_shapes_are_translated(
     assert response.status_code == 200
     request = engine.requests[-1]
     # The per-request billing line is dropped at the edge (it would break the prefix cache).
-    assert request.system == "You are helpful.\n\n# Environment"
+    assert request.system == "You are helpful."
     assert [m.role for m in request.messages] == ["user", "assistant", "user", "user"]
+    # The system turn after the first prompt stays at its place (the prefix cache holds).
+    assert request.messages[0].parts[-1] == TextPart(
+        "<system-reminder>\n# Environment\n</system-reminder>"
+    )
     assert isinstance(request.messages[1].parts[0], ThinkingPart)
     assert request.messages[1].parts[1] == ToolCallPart("toolu_1", "Read", {"file_path": "a"})
     assert request.messages[2].parts[0] == ToolResultPart("toolu_1", "data", False)

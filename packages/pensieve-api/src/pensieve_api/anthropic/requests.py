@@ -199,10 +199,12 @@ ContentBlock = (
 
 
 class Message(WireIn):
-    """One turn. ``system`` turns (sent by recent Claude Code) are folded into the system prompt."""
+    """One turn. ``system`` turns (sent by recent Claude Code) may carry ``clear_at``."""
 
     role: Literal["user", "assistant", "system"]
     content: str | list[ContentBlock]
+    clear_at: Literal["next_user_message", "never"] | None = None
+    """A system turn shown only until a later user turn exists (``next_user_message``)."""
 
 
 # --- tools, tool choice, thinking -----------------------------------------------------------

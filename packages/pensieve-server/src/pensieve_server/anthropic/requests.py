@@ -131,10 +131,52 @@ def _text_of(content: str | list[wire.ContentBlock]) -> str:
     return "\n".join(b.text for b in content if isinstance(b, wire.TextBlock))
 
 
+def _leading_system(messages: list[wire.Message]) -> list[wire.Message]:
+    """The ``role: "system"`` turns before the first user or assistant turn."""
+    lead: list[wire.Message] = []
+    for m in messages:
+        if m.role != "system":
+            break
+        lead.append(m)
+    return lead
+
+
+def _messages(wire_messages: list[wire.Message], tools: dict[str, ToolSpec]) -> list[Message]:
+    """User and assistant turns, with later ``role: "system"`` turns kept where they stand.
+
+    Claude Code sends system turns mid-conversation (the environment after the first prompt, a
+    token countdown after tool results) and changes their text every turn. Moved to the front,
+    they would change the prompt's first tokens each turn and void the prefix cache; kept at
+    their position, as a reminder inside the user turn they follow (or a user turn of their own
+    after an assistant turn: every chat template takes that), the prefix before them holds.
+    """
+    out: list[Message] = []
+    rest = wire_messages[len(_leading_system(wire_messages)) :]
+    for i, m in enumerate(rest):
+        if m.role == "system":
+            later_user = any(n.role == "user" for n in rest[i + 1 :])
+            text = _text_of(m.content)
+            if not text or (m.clear_at == "next_user_message" and later_user):
+                continue
+            reminder = TextPart(f"<system-reminder>\n{text}\n</system-reminder>")
+            if out and out[-1].role == "user":
+                out[-1] = Message("user", (*out[-1].parts, reminder))
+            else:
+                out.append(Message("user", (reminder,)))
+            continue
+        parts = (
+            (TextPart(m.content),)
+            if isinstance(m.content, str)
+            else tuple(p for b in m.content if (p := _part(b, tools)) is not None)
+        )
+        out.append(Message(m.role, parts))
+    return out
+
+
 def _system(system: wire.System | None, messages: list[wire.Message]) -> str:
     pieces = [system] if isinstance(system, str) else [b.text for b in system or []]
-    # Recent Claude Code sends `role: "system"` turns inside `messages`; fold them in, in order.
-    pieces += [_text_of(m.content) for m in messages if m.role == "system"]
+    # System turns before the conversation starts join the system prompt, in order.
+    pieces += [_text_of(m.content) for m in _leading_system(messages)]
     return _BILLING_LINE.sub("", "\n\n".join(p for p in pieces if p)).lstrip("\n")
 
 
@@ -175,16 +217,7 @@ def to_domain(
     """Translate a Messages (or count_tokens) request."""
     tools = _tools(request.tools)
     by_name = {t.name: t for t in tools}
-    messages: list[Message] = []
-    for m in request.messages:
-        if m.role == "system":
-            continue
-        parts = (
-            (TextPart(m.content),)
-            if isinstance(m.content, str)
-            else tuple(p for b in m.content if (p := _part(b, by_name)) is not None)
-        )
-        messages.append(Message(m.role, parts))
+    messages = _messages(request.messages, by_name)
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
     choice = _tool_choice(request.tool_choice)
