@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import anthropic
+import pydantic
 import pytest
 
 from tests.e2e.conftest import API_KEY
@@ -163,3 +164,42 @@ def test_error_rows(client: anthropic.Anthropic, server_url: str) -> None:
         )
     assert too_long.value.body["error"]["message"].startswith("prompt is too long: ")  # type: ignore[index]
     assert client.messages.create(model="claude-x", max_tokens=5, messages=QUESTION).content
+
+
+class City(pydantic.BaseModel):
+    """What messages.parse() asks for."""
+
+    name: str
+    country: str
+
+
+def test_messages_parse_returns_a_valid_instance(client: anthropic.Anthropic) -> None:
+    """``output_config.format`` (json_schema) constrains the answer with the grammar."""
+    message = client.messages.parse(
+        model="claude-opus-5-5",
+        max_tokens=120,
+        extra_body=GREEDY,
+        messages=[{"role": "user", "content": "Describe Paris as JSON."}],
+        output_format=City,
+    )
+    assert isinstance(message.parsed_output, City)
+    assert message.parsed_output.name
+    assert message.stop_reason == "end_turn"
+
+
+def test_max_tokens_zero_fills_the_cache_for_the_next_request(
+    client: anthropic.Anthropic,
+) -> None:
+    system = "You are a geography tutor. " + " ".join(f"Fact {i}: rivers flow." for i in range(80))
+    question = [{"role": "user", "content": "Name one river in France."}]
+    warm = client.messages.create(
+        model="claude-opus-5-5", max_tokens=0, system=system, messages=question
+    )
+    assert warm.content == []
+    assert warm.stop_reason == "max_tokens"
+    assert warm.usage.output_tokens == 0
+    assert warm.usage.input_tokens > 500
+    answer = client.messages.create(
+        model="claude-opus-5-5", max_tokens=8, system=system, messages=question, extra_body=GREEDY
+    )
+    assert (answer.usage.cache_read_input_tokens or 0) >= warm.usage.input_tokens - 1

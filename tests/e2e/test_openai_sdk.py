@@ -85,3 +85,26 @@ def test_openai_errors(client: openai.OpenAI, server_url: str) -> None:
     # One served model: OpenAI's default names reach it and are echoed back.
     reply = client.chat.completions.create(model="gpt-4o", messages=QUESTION, max_tokens=5)
     assert reply.model == "gpt-4o"
+
+
+def test_response_format_json_schema_constrains_the_answer(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+    }
+    completion = client.chat.completions.create(
+        model="gpt-4o",
+        max_tokens=80,
+        temperature=0,
+        messages=[{"role": "user", "content": "Where is the Eiffel Tower? Answer as JSON."}],
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "place", "schema": schema, "strict": True},
+        },
+    )
+    content = completion.choices[0].message.content
+    assert content is not None
+    answer = json.loads(content)
+    assert set(answer) == {"city", "country"}
+    assert completion.choices[0].finish_reason == "stop"

@@ -169,7 +169,7 @@ async def test_claude_code_shapes_are_translated(
     ("body", "fragment"),
     [
         ({"model": "claude-x", "max_tokens": 10}, "`messages`"),
-        ({**BODY, "max_tokens": 0}, "$.max_tokens"),
+        ({**BODY, "max_tokens": -1}, "$.max_tokens"),
         ({**BODY, "messages": [{"role": "user", "content": 5}]}, "$.messages[0].content"),
         ({**BODY, "messages": [{"role": "robot", "content": "x"}]}, "$.messages[0].role"),
         (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from pensieve_core.messages import Message, ToolChoice, ToolSpec
 
@@ -18,7 +19,8 @@ class SamplingParams:
     """How to pick tokens. ``temperature == 0`` means greedy."""
 
     max_tokens: int = 1024
-    """Upper bound on generated tokens; engines clamp it to what the context window leaves."""
+    """Upper bound on generated tokens; engines clamp it to what the context window leaves.
+    0 only prefills (the prompt lands in the prefix cache) and generates nothing."""
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
@@ -39,6 +41,8 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     thinking: bool | None = None
     """Ask for reasoning (True), ask against it (False), or leave it to the model (None)."""
+    response_schema: Mapping[str, Any] | None = None
+    """A JSON schema the answer must satisfy (structured output); ``None``: free text."""
 
 
 @dataclass(frozen=True, slots=True)

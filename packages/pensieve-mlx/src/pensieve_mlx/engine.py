@@ -21,6 +21,7 @@ from pensieve_mlx.config import MLXEngineConfig, ServedModel
 from pensieve_mlx.generation import MLXGeneration
 from pensieve_mlx.grammar import (
     GrammarFactory,
+    answer_grammar,
     check_tool_schemas,
     forced_call_grammar,
     lazy_call_grammar,
@@ -127,6 +128,8 @@ class MLXEngine:
 
     def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
         mode, policy = request.tool_choice.mode, self._config.tool_grammar
+        if request.response_schema is not None and mode not in ("any", "tool"):
+            return [self._grammar(answer_grammar(request.response_schema))], False
         if not request.tools or mode == "none" or policy == "off":
             return [], False
         tools = request.tools
@@ -139,9 +142,12 @@ class MLXEngine:
             lark = lazy_call_grammar(tools)
         else:
             return [], False
+        return [self._grammar(lark)], True
+
+    def _grammar(self, lark: str) -> Any:
         if self._grammars is None:
             self._grammars = GrammarFactory(self._loaded.tokenizer._tokenizer, self._vocab_size)
-        return [self._grammars.processor(lark)], True
+        return self._grammars.processor(lark)
 
     def _prepare(
         self, request: GenerationRequest
@@ -159,7 +165,9 @@ class MLXEngine:
         prompt, (budget, window_bound), processors, constrained = await asyncio.to_thread(
             self._prepare, request
         )
-        tool_names = [t.name for t in request.tools] if request.tool_choice.mode != "none" else []
+        # A structured answer is text, even when it looks like a call to one of the tools.
+        calls = request.tool_choice.mode != "none" and request.response_schema is None
+        tool_names = [t.name for t in request.tools] if calls else []
         job = Job(
             request=request,
             prompt=prompt,
@@ -176,6 +184,7 @@ class MLXEngine:
                 stream_args=constrained,
             ),
             stops=StopMatcher(request.sampling.stop),
+            prefill_only=request.sampling.max_tokens == 0,
         )
         generation = MLXGeneration(job, self._worker)
         if not self._worker.submit(job):

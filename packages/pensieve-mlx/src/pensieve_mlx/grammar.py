@@ -60,6 +60,16 @@ def _depth(value: Any, limit: int) -> int:
     return 1 + max((_depth(child, limit - 1) for child in children), default=0)
 
 
+def _check(schema: Any, where: str, what: str) -> None:
+    if _depth(schema, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
+        raise InvalidRequestError(f"{where} is nested deeper than {MAX_SCHEMA_DEPTH} levels")
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema))
+    failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    if failed:
+        problem = "; ".join(messages) or "it cannot be compiled"
+        raise InvalidRequestError(f"{where} cannot constrain {what}: {problem}")
+
+
 def check_tool_schemas(tools: Sequence[ToolSpec]) -> None:
     """Refuse, naming the tool, a schema the grammar engine cannot turn into a constraint.
 
@@ -71,11 +81,18 @@ def check_tool_schemas(tools: Sequence[ToolSpec]) -> None:
         where = f"tools[{index}] ({tool.name!r}): input_schema"
         if _depth(tool.input_schema, MAX_SCHEMA_DEPTH) > MAX_SCHEMA_DEPTH:
             raise InvalidRequestError(f"{where} is nested deeper than {MAX_SCHEMA_DEPTH} levels")
-        grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(_arguments_schema(tool)))
-        failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
-        if failed:
-            problem = "; ".join(messages) or "it cannot be compiled"
-            raise InvalidRequestError(f"{where} cannot constrain a tool call: {problem}")
+        _check(_arguments_schema(tool), where, "a tool call")
+
+
+def answer_grammar(schema: Any) -> str:
+    """The whole answer is one JSON value valid under ``schema`` (structured output).
+
+    Raises:
+        InvalidRequestError: the schema cannot be turned into a constraint.
+    """
+    closed = strict_schema(dict(schema))
+    _check(closed, "the output format's schema", "the answer")
+    return f"%llguidance {{}}\nstart: %json {json.dumps(closed)}\n"
 
 
 def _call_prefix(tool: ToolSpec) -> str:

@@ -50,6 +50,8 @@ class Job:
     done: bool = False
     window_bound: bool = False
     """``max_tokens`` is what the context window leaves (not what the request asked for)."""
+    prefill_only: bool = False
+    """``max_tokens: 0``: the batch generator makes one token (it cannot make none), unsent."""
 
     def progress(self, processed: int, total: int, *, interval: float) -> None:
         """Report prefill progress, at most once per ``interval`` seconds."""
@@ -64,6 +66,8 @@ class Job:
         if not self.first_token:
             self.first_token = now
         self.last_token = now
+        if self.prefill_only:
+            return [], None
         self.generated += 1
         if eos:
             return [], None
@@ -80,6 +84,8 @@ class Job:
     ) -> list[GenerationEvent]:
         """Flush held text and build the ``Finished`` event."""
         self.done = True
+        if self.prefill_only:
+            reason = "length"
         events: list[GenerationEvent] = []
         if stop_sequence is None:
             self.detokenizer.finalize()

@@ -275,6 +275,20 @@ class ThinkingBetweenTools(WireIn, tag="between_tools", tag_field="type"):
 
 ThinkingConfig = ThinkingEnabled | ThinkingDisabled | ThinkingAdaptive | ThinkingBetweenTools
 
+
+class JSONSchemaFormat(WireIn, tag="json_schema", tag_field="type"):
+    """The answer is JSON valid under ``schema`` (what the SDK's ``messages.parse`` sends)."""
+
+    schema: dict[str, Any]
+
+
+class OutputConfig(WireIn):
+    """``output_config``: ``format`` constrains the answer; ``effort`` is accepted and ignored."""
+
+    format: JSONSchemaFormat | None = None
+    effort: str | None = None
+
+
 # --- requests --------------------------------------------------------------------------------
 
 System = str | list[TextBlock]
@@ -283,13 +297,13 @@ System = str | list[TextBlock]
 class MessagesRequest(WireIn):
     """``POST /v1/messages``.
 
-    Unknown top-level fields (``context_management``, ``output_config``, ``safeguards``...) are
-    tolerated and ignored.
+    Unknown top-level fields (``context_management``, ``safeguards``...) are tolerated and
+    ignored. ``max_tokens: 0`` prefills the prompt into the cache and answers an empty message.
     """
 
     model: Annotated[str, msgspec.Meta(min_length=1)]
     messages: Annotated[list[Message], msgspec.Meta(min_length=1)]
-    max_tokens: Annotated[int, msgspec.Meta(ge=1)]
+    max_tokens: Annotated[int, msgspec.Meta(ge=0)]
     system: System | None = None
     stop_sequences: list[str] | None = None
     stream: bool = False
@@ -300,6 +314,7 @@ class MessagesRequest(WireIn):
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
 
 
 class CountTokensRequest(WireIn):

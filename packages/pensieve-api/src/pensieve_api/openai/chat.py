@@ -88,6 +88,31 @@ class StreamOptions(WireIn):
     include_usage: bool = False
 
 
+class JSONSchemaSpec(WireIn):
+    """``response_format.json_schema``."""
+
+    name: str = "response"
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponseFormatJSONSchema(WireIn, tag="json_schema", tag_field="type"):
+    """The answer is JSON valid under the schema."""
+
+    json_schema: JSONSchemaSpec
+
+
+class ResponseFormatJSONObject(WireIn, tag="json_object", tag_field="type"):
+    """The answer is a JSON object."""
+
+
+class ResponseFormatText(WireIn, tag="text", tag_field="type"):
+    """Free text (the default)."""
+
+
+ResponseFormat = ResponseFormatJSONSchema | ResponseFormatJSONObject | ResponseFormatText
+
+
 class ChatCompletionRequest(WireIn):
     """``POST /v1/chat/completions``; unknown fields are tolerated."""
 
@@ -106,6 +131,7 @@ class ChatCompletionRequest(WireIn):
     seed: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
     """OpenAI's bounds: a signed 64-bit integer."""
     n: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
+    response_format: ResponseFormat | None = None
 
 
 # --- response --------------------------------------------------------------------------------

@@ -224,7 +224,10 @@ def to_domain(
     if choice.mode in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice requires tools")
     sampling = SamplingParams(max_tokens=1)
+    schema = None
     if isinstance(request, wire.MessagesRequest):
+        output = request.output_config
+        schema = output.format.schema if output and output.format else None
         sampling = SamplingParams(
             max_tokens=request.max_tokens,
             temperature=(
@@ -241,4 +244,5 @@ def to_domain(
         tool_choice=choice,
         sampling=sampling,
         thinking=_thinking(request.thinking, messages),
+        response_schema=schema,
     )

@@ -77,6 +77,14 @@ def _tool_choice(choice: str | wire.NamedToolChoice | None) -> ToolChoice:
     )
 
 
+def _response_schema(response_format: wire.ResponseFormat | None) -> dict[str, object] | None:
+    if isinstance(response_format, wire.ResponseFormatJSONSchema):
+        return response_format.json_schema.schema or {"type": "object"}
+    if isinstance(response_format, wire.ResponseFormatJSONObject):
+        return {"type": "object"}
+    return None
+
+
 def to_domain(
     request: wire.ChatCompletionRequest,
     defaults: RequestDefaults,
@@ -118,6 +126,7 @@ def to_domain(
             stop=stop,
             seed=request.seed,
         ),
+        response_schema=_response_schema(request.response_format),
     )
 
 
