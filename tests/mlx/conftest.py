@@ -42,8 +42,8 @@ def load_engine(path: Path, config: MLXEngineConfig | None = None) -> MLXEngine:
     return MLXEngine.load(served, config)
 
 
-def _engine(path: Path, **config: object) -> Iterator[MLXEngine]:
-    engine = load_engine(path, MLXEngineConfig(**config))  # type: ignore[arg-type]
+def _engine(path: Path) -> Iterator[MLXEngine]:
+    engine = load_engine(path)
     yield engine
     engine._worker.stop()
 

@@ -5,7 +5,7 @@ error tree. It imports nothing heavy (standard library only), so every other lay
 """
 
 from pensieve_core.addresses import base_url, is_loopback
-from pensieve_core.engine import Engine, Generation
+from pensieve_core.engine import Engine, Generation, GenerationHandle
 from pensieve_core.errors import (
     ConfigError,
     ContextLengthExceededError,
@@ -56,6 +56,7 @@ __all__ = (
     # the protocol
     "Engine",
     "Generation",
+    "GenerationHandle",
     # chat
     "ContentPart",
     "ImagePart",

@@ -50,6 +50,36 @@ class Generation(Protocol):
     ) -> None: ...
 
 
+class GenerationHandle:
+    """What every ``Generation`` shares: it is its own event iterator and closes on exit.
+
+    Subclasses give ``__anext__`` (cancel-safe: a class, not an async generator, so a cancelled
+    wait loses nothing), ``aclose``, ``prompt_tokens`` and ``cached_tokens``.
+    """
+
+    def events(self) -> Self:
+        """The events, in order (see ``Generation.events``)."""
+        return self
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def aclose(self) -> None:
+        """Cancel the work if it still runs; idempotent."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
 @runtime_checkable
 class Engine(Protocol):
     """Runs chat completions for one loaded model."""

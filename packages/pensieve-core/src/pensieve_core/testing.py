@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
+from pensieve_core.engine import GenerationHandle
 from pensieve_core.errors import (
     ContextLengthExceededError,
     OverloadedError,
@@ -120,7 +119,7 @@ class FakeEngine:
         """Nothing to release."""
 
 
-class FakeGeneration:
+class FakeGeneration(GenerationHandle):
     """The handle of one scripted generation.
 
     A class, so that a cancelled ``__anext__`` loses nothing, as ``Generation`` asks.
@@ -140,13 +139,6 @@ class FakeGeneration:
     def cached_tokens(self) -> int:
         """The fake has no cache."""
         return 0
-
-    def events(self) -> Self:
-        """The script, one event per ``delay_s``."""
-        return self
-
-    def __aiter__(self) -> Self:
-        return self
 
     async def __anext__(self) -> GenerationEvent:
         if self._closed or self._next >= len(self._script):
@@ -179,14 +171,3 @@ class FakeGeneration:
     async def aclose(self) -> None:
         """Stop the script; counts as a cancellation unless it had finished."""
         self._end(finished=False)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

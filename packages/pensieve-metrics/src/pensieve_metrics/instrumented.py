@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 from pensieve_core import (
     Engine,
     EngineStats,
     Finished,
     Generation,
     GenerationEvent,
+    GenerationHandle,
     GenerationRequest,
     ModelInfo,
 )
@@ -48,7 +46,7 @@ class InstrumentedEngine:
         await self.inner.aclose()
 
 
-class InstrumentedGeneration:
+class InstrumentedGeneration(GenerationHandle):
     """A ``Generation`` whose ``Finished`` event is recorded on its way through.
 
     A class, not an async generator, so that a cancelled ``__anext__`` does not end the stream
@@ -70,13 +68,6 @@ class InstrumentedGeneration:
         """Passed through."""
         return self.inner.cached_tokens
 
-    def events(self) -> Self:
-        """The inner events, observed."""
-        return self
-
-    def __aiter__(self) -> Self:
-        return self
-
     async def __anext__(self) -> GenerationEvent:
         event = await anext(self._events)
         if isinstance(event, Finished):
@@ -86,14 +77,3 @@ class InstrumentedGeneration:
     async def aclose(self) -> None:
         """Passed through."""
         await self.inner.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

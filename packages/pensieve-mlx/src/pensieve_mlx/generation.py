@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
-from pensieve_core import Finished, GenerationEvent
+from pensieve_core import Finished, GenerationEvent, GenerationHandle
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.worker import Worker
 
@@ -14,7 +13,7 @@ _CLOSED: Final = object()
 """Queued by ``aclose`` so that a reader waiting on the queue wakes up and stops."""
 
 
-class MLXGeneration:
+class MLXGeneration(GenerationHandle):
     """Events of one job, handed from the worker thread to the request's event loop.
 
     The handle is its own event iterator: a class rather than an async generator, so that a
@@ -44,13 +43,6 @@ class MLXGeneration:
         """Prompt tokens the prefix cache served (set when the worker admits the job)."""
         return self._job.cached_tokens
 
-    def events(self) -> Self:
-        """The events, ending with ``Finished`` (or early, once closed)."""
-        return self
-
-    def __aiter__(self) -> Self:
-        return self
-
     async def __anext__(self) -> GenerationEvent:
         while not self._pending:
             if self._ended:
@@ -75,14 +67,3 @@ class MLXGeneration:
             self._worker.cancel(self._job)
         if not self._ended:
             self._queue.put_nowait(_CLOSED)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
