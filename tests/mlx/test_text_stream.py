@@ -126,3 +126,23 @@ def test_template_opened_thinking() -> None:
     events = run(split("hmm, 2+2</think>\n\n4"), thinking=True)
     assert "".join(e.text for e in events if isinstance(e, ThinkingDelta)) == "hmm, 2+2"
     assert text_of(events) == "\n\n4"
+
+
+@pytest.mark.parametrize("stream_args", [False, True])
+def test_single_call_answer_is_done_after_its_first_call(stream_args: bool) -> None:
+    """``disable_parallel_tool_use``: the router says when the one call has closed."""
+    router = TextRouter(tool_names=TOOLS, stream_args=stream_args, max_calls=1)
+    first = TWO_CALLS.split("\n<tool_call>")[0]
+    events = router.feed(first[:-3])
+    assert not router.calls_done, "the call is still open"
+    events += router.feed(first[-3:])
+    assert router.calls_done
+    assert calls_of(events) == [("get_weather", {"city": "Paris"})]
+    unlimited = TextRouter(tool_names=TOOLS, stream_args=stream_args)
+    unlimited.feed(TWO_CALLS)
+    assert not unlimited.calls_done
+
+
+def test_single_call_keeps_the_first_of_a_call_list() -> None:
+    events = run([BARE_LIST], tool_names=TOOLS, max_calls=1)
+    assert calls_of(events) == [("get_weather", {"city": "A"})]

@@ -88,6 +88,8 @@ class AppLauncher:
         from pensieve_app.banner import banner
         from pensieve_app.config import app_config, engine_config, server_config
         from pensieve_app.logging import configure_logging
+        from pensieve_app.thinking_key import stored_thinking_key
+        from pensieve_cli.paths import state_dir
         from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import InstrumentedEngine, MetricsRegistry
         from pensieve_mlx import MLXEngine, ServedModel
@@ -120,7 +122,13 @@ class AppLauncher:
             raise
         metrics = MetricsRegistry()
         instrumented = InstrumentedEngine(engine, metrics)
-        app = create_app(instrumented, config, observer=metrics, close_engine=True)
+        app = create_app(
+            instrumented,
+            config,
+            observer=metrics,
+            close_engine=True,
+            thinking_key=stored_thinking_key(state_dir()),
+        )
         host, port = bound_address(sock)
         key = config.api_keys[0] if config.api_keys else None
         click.echo(

@@ -41,6 +41,8 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     thinking: bool | None = None
     """Ask for reasoning (True), ask against it (False), or leave it to the model (None)."""
+    thinking_budget: int = 0
+    """Most tokens the reasoning part may take before the engine closes it; 0: no cap."""
     response_schema: Mapping[str, Any] | None = None
     """A JSON schema the answer must satisfy (structured output); ``None``: free text."""
 

@@ -32,7 +32,11 @@ class ImagePart:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingPart:
-    """Reasoning text from an earlier assistant turn, sent back verbatim by clients."""
+    """Reasoning text from an earlier assistant turn, sent back verbatim by clients.
+
+    Servers hand engines only reasoning they can vouch for (this server's own, by signature):
+    engines render it where the chat template replays reasoning.
+    """
 
     text: str
     signature: str = ""
@@ -96,6 +100,8 @@ class ToolChoice:
 
     mode: Literal["auto", "any", "tool", "none"] = "auto"
     name: str | None = None
+    parallel: bool = True
+    """More than one call per answer; ``False``: the answer ends after its first call."""
 
     def __post_init__(self) -> None:
         assert (self.mode == "tool") == (self.name is not None), "a name goes with mode 'tool' only"

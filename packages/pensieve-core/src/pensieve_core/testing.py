@@ -18,6 +18,7 @@ from pensieve_core.generation import (
     GenerationEvent,
     GenerationRequest,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -37,6 +38,8 @@ class FakeEngine:
     """
 
     reply: Sequence[str] = ("Hello", " from", " Pensieve.")
+    thinking: Sequence[str] = ()
+    """Reasoning pieces streamed before the reply."""
     tool_call: tuple[str, str] | None = None
     """``(name, json_arguments)`` to answer with a tool call after the text."""
     delay_s: float = 0.0
@@ -91,6 +94,9 @@ class FakeEngine:
         script: list[GenerationEvent | Exception] = []
         produced = 0
         reason: FinishReason = "stop"
+        for piece in self.thinking:
+            script.append(ThinkingDelta(piece))
+            produced += 1
         for piece in self.reply:
             if produced >= request.sampling.max_tokens:
                 reason = "length"

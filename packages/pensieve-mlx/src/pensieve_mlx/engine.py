@@ -33,6 +33,7 @@ from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
+from pensieve_mlx.thinking import ThinkingBudget
 from pensieve_mlx.worker import Worker
 
 
@@ -73,6 +74,7 @@ class MLXEngine:
             path=str(served.path),
         )
         self._grammars: GrammarFactory | None = None
+        self._think_tokens = self._thinking_tokens(tokenizer)
         self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
         self._worker = Worker(loaded.model, self._eos_ids, config)
 
@@ -126,6 +128,28 @@ class MLXEngine:
         left = context - len(prompt.tokens)
         return min(asked, left), left < asked
 
+    def _thinking_tokens(self, tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The token sequences that open and close the model's reasoning."""
+        if getattr(tokenizer, "has_thinking", False):
+            return tuple(tokenizer.think_start_tokens), tuple(tokenizer.think_end_tokens)
+        start, end = self._markers.think_start, self._markers.think_end
+        encode = tokenizer.encode
+        return tuple(encode(start, add_special_tokens=False)), tuple(
+            encode(end, add_special_tokens=False)
+        )
+
+    def _budget_processor(
+        self, request: GenerationRequest, prompt: RenderedPrompt
+    ) -> list[ThinkingBudget]:
+        if request.thinking_budget <= 0 or request.thinking is False:
+            return []
+        start, end = self._think_tokens
+        return [
+            ThinkingBudget(
+                request.thinking_budget, start=start, end=end, inside=prompt.starts_thinking
+            )
+        ]
+
     def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
         mode, policy = request.tool_choice.mode, self._config.tool_grammar
         if request.response_schema is not None and mode not in ("any", "tool"):
@@ -155,7 +179,7 @@ class MLXEngine:
         prompt = self._renderer.render(request)
         budget = self._budget(prompt, request)
         processors, constrained = self._processors(request)
-        return prompt, budget, processors, constrained
+        return prompt, budget, [*self._budget_processor(request, prompt), *processors], constrained
 
     async def start(self, request: GenerationRequest) -> MLXGeneration:
         """Render and submit ``request`` (see ``pensieve_core.Engine.start``)."""
@@ -182,6 +206,7 @@ class MLXEngine:
                 markers=self._markers,
                 thinking=prompt.starts_thinking,
                 stream_args=constrained,
+                max_calls=0 if request.tool_choice.parallel else 1,
             ),
             stops=StopMatcher(request.sampling.stop),
             prefill_only=request.sampling.max_tokens == 0,

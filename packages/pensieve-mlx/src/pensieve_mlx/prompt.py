@@ -131,6 +131,7 @@ class PromptRenderer:
         text: list[str] = []
         calls: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
+        reasoning: list[str] = []
         for part in message.parts:
             if isinstance(part, TextPart):
                 text.append(part.text)
@@ -139,7 +140,10 @@ class PromptRenderer:
                     "this model has no vision: image content is not supported"
                 )
             elif isinstance(part, ThinkingPart):
-                continue  # earlier reasoning is not replayed, as chat templates do
+                # Templates that replay reasoning (Qwen3, within a tool loop) read it from here;
+                # the others drop it. Either way the prompt is what the model generated.
+                if part.text and not part.redacted:
+                    reasoning.append(part.text)
             elif isinstance(part, ToolCallPart):
                 calls.append({"name": part.name, "arguments": dict(part.arguments)})
             elif isinstance(part, ToolResultPart):
@@ -150,9 +154,16 @@ class PromptRenderer:
                         "is_error": part.is_error,
                     }
                 )
-        if self.native_tools:
-            return self._native(message.role, "\n\n".join(text), calls, results)
-        return self._fallback(message.role, text, calls, results)
+        items = (
+            self._native(message.role, "\n\n".join(text), calls, results)
+            if self.native_tools
+            else self._fallback(message.role, text, calls, results)
+        )
+        if reasoning and message.role == "assistant":
+            for item in items:
+                if item["role"] == "assistant":
+                    item["reasoning_content"] = "\n\n".join(reasoning)
+        return items
 
     @staticmethod
     def _native(

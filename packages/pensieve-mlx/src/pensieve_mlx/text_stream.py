@@ -97,6 +97,8 @@ class TextRouter:
     until complete so that malformed JSON can come back as text instead. The call grammar writes
     Hermes JSON only, so streaming covers that format; a model's own other format is still
     recognised (a lazy grammar lets it through) and parsed whole."""
+    max_calls: int = 0
+    """Calls the answer may make (``disable_parallel_tool_use``); 0: no limit."""
     _formats: tuple[_Format, ...] = field(init=False)
     _pending: str = ""
     _call: _Call | None = None
@@ -121,6 +123,11 @@ class TextRouter:
     def calls(self) -> int:
         """Tool calls emitted so far."""
         return self._calls
+
+    @property
+    def calls_done(self) -> bool:
+        """The answer has made all the calls it may (and none is open): it can end here."""
+        return 0 < self.max_calls <= self._calls and self._call is None
 
     def feed(self, text: str) -> list[GenerationEvent]:
         """Route a piece of text."""
@@ -283,6 +290,8 @@ class TextRouter:
         """Emit whole calls; False (and nothing emitted) unless each names a known tool."""
         if not calls or any(name not in self.tool_names for name, _ in calls):
             return False
+        if self.max_calls:
+            calls = calls[: max(0, self.max_calls - self._calls)]
         for name, args in calls:
             index = self._calls
             self._calls += 1

@@ -177,8 +177,10 @@ class Worker:
                 continue
             eos = r.finish_reason == "stop"
             events, matched = job.on_token(r.token, eos)
-            if matched is not None:
-                events += job.finish("stop_sequence", matched, peak_memory=mx.get_peak_memory())
+            if matched is not None or (r.finish_reason is None and job.router.calls_done):
+                # A stop string, or the one call a single-call answer may make, ends it early.
+                early: FinishReason = "stop" if matched is None else "stop_sequence"
+                events += job.finish(early, matched, peak_memory=mx.get_peak_memory())
                 finished[r.uid] = (job, events)
                 continue  # sent once the sequence has left the batch, as for other endings
             elif r.finish_reason is not None:

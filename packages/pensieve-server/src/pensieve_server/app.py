@@ -34,12 +34,14 @@ def create_app(
     *,
     observer: Observer | None = None,
     close_engine: bool = False,
+    thinking_key: bytes | None = None,
 ) -> Starlette:
     """Build the app.
 
     Pass ``observer`` (a ``pensieve_metrics.MetricsRegistry``, with ``engine`` wrapped in an
     ``InstrumentedEngine`` on the same registry) to serve ``/metrics``; ``close_engine`` closes
-    the engine when the app shuts down.
+    the engine when the app shuts down. ``thinking_key`` signs the thinking blocks the app writes
+    (a stored key keeps them valid across restarts; without one a random key lasts this process).
     """
     config = config or ServerConfig()
     state = AppState(
@@ -69,7 +71,7 @@ def create_app(
             config,
             public=config.metrics_public,
         ),
-        *anthropic.anthropic_routes(config),
+        *anthropic.anthropic_routes(config, anthropic.ThinkingSigner(thinking_key)),
         *openai.openai_routes(config),
     ]
     cors = (

@@ -175,6 +175,61 @@ class RedactedThinkingBlock(WireIn, tag="redacted_thinking", tag_field="type"):
     data: str
 
 
+class Tool(WireIn):
+    """A client tool (``cache_control``, ``strict``, ``input_examples`` and the like ignored).
+
+    ``defer_loading`` tools are described where a ``tool_reference`` loads them, not up front.
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    description: str = ""
+    input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
+    type: str | None = None
+    defer_loading: bool = False
+
+
+class ToolChangeReference(WireIn, tag="tool_reference", tag_field="type"):
+    """A tool named in ``tools`` (or defined earlier in the conversation)."""
+
+    name: str
+
+
+class ToolChangeMcpReference(WireIn, tag="mcp_tool_reference", tag_field="type"):
+    """One tool of an MCP server."""
+
+    name: str
+    server_name: str
+
+
+class ToolChangeMcpToolset(WireIn, tag="mcp_toolset_reference", tag_field="type"):
+    """Every tool of an MCP server."""
+
+    server_name: str
+
+
+class ToolChangeDefinition(WireIn, tag="tool_definition", tag_field="type"):
+    """A tool defined inline, mid-conversation."""
+
+    definition: Tool
+
+
+ToolChange = (
+    ToolChangeReference | ToolChangeMcpReference | ToolChangeMcpToolset | ToolChangeDefinition
+)
+
+
+class ToolAdditionBlock(WireIn, tag="tool_addition", tag_field="type"):
+    """In a ``role: "system"`` turn: ``tool`` is offered from here on."""
+
+    tool: ToolChange
+
+
+class ToolRemovalBlock(WireIn, tag="tool_removal", tag_field="type"):
+    """In a ``role: "system"`` turn: ``tool`` is no longer offered from here on."""
+
+    tool: ToolChange
+
+
 ContentBlock = (
     TextBlock
     | ImageBlock
@@ -195,6 +250,8 @@ ContentBlock = (
     | TextEditorCodeExecutionToolResult
     | ToolSearchToolResult
     | McpToolResult
+    | ToolAdditionBlock
+    | ToolRemovalBlock
 )
 
 
@@ -208,19 +265,6 @@ class Message(WireIn):
 
 
 # --- tools, tool choice, thinking -----------------------------------------------------------
-
-
-class Tool(WireIn):
-    """A client tool (``cache_control``, ``strict``, ``input_examples`` and the like ignored).
-
-    ``defer_loading`` tools are described where a ``tool_reference`` loads them, not up front.
-    """
-
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    description: str = ""
-    input_schema: dict[str, Any] = msgspec.field(default_factory=lambda: {"type": "object"})
-    type: str | None = None
-    defer_loading: bool = False
 
 
 class ToolChoiceAuto(WireIn, tag="auto", tag_field="type"):
@@ -289,6 +333,14 @@ class OutputConfig(WireIn):
     effort: str | None = None
 
 
+class McpServer(WireIn):
+    """A remote MCP server Anthropic would connect to (``mcp_servers``); not reachable here."""
+
+    name: str
+    url: str = ""
+    type: str = "url"
+
+
 # --- requests --------------------------------------------------------------------------------
 
 System = str | list[TextBlock]
@@ -315,6 +367,9 @@ class MessagesRequest(WireIn):
     thinking: ThinkingConfig | None = None
     metadata: dict[str, Any] | None = None
     output_config: OutputConfig | None = None
+    output_format: JSONSchemaFormat | None = None
+    """The older (beta) place of ``output_config.format``."""
+    mcp_servers: list[McpServer] | None = None
 
 
 class CountTokensRequest(WireIn):
@@ -326,3 +381,6 @@ class CountTokensRequest(WireIn):
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
     thinking: ThinkingConfig | None = None
+    mcp_servers: list[McpServer] | None = None
+    output_config: OutputConfig | None = None
+    output_format: JSONSchemaFormat | None = None

@@ -128,6 +128,7 @@ class ChatCompletionRequest(WireIn):
     stream_options: StreamOptions | None = None
     tools: list[ToolDef] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
     seed: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
     """OpenAI's bounds: a signed 64-bit integer."""
     n: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1

@@ -6,7 +6,8 @@ from starlette.routing import Route
 
 from pensieve_api import encoder
 from pensieve_server.anthropic.responses import error_body
-from pensieve_server.anthropic.routes import count_tokens, create_message
+from pensieve_server.anthropic.routes import MessagesEndpoints
+from pensieve_server.anthropic.signatures import ThinkingSigner
 from pensieve_server.config import ServerConfig
 from pensieve_server.errors import ErrorKind
 from pensieve_server.info import get_model, list_models
@@ -20,14 +21,15 @@ def _error_json(kind: ErrorKind, message: str) -> bytes:
 WING = Wing(name="anthropic", error_body=_error_json, missing_key="x-api-key header is required")
 
 
-def anthropic_routes(config: ServerConfig) -> list[Route]:
-    """The wing's routes, behind its middleware."""
+def anthropic_routes(config: ServerConfig, signer: ThinkingSigner) -> list[Route]:
+    """The wing's routes, behind its middleware; ``signer`` signs the thinking blocks."""
+    endpoints = MessagesEndpoints(signer)
     return [
         *routes(
             WING,
             [
-                ("/v1/messages", create_message, ["POST"]),
-                ("/v1/messages/count_tokens", count_tokens, ["POST"]),
+                ("/v1/messages", endpoints.create_message, ["POST"]),
+                ("/v1/messages/count_tokens", endpoints.count_tokens, ["POST"]),
             ],
             config,
             json_body=True,
@@ -43,4 +45,4 @@ def anthropic_routes(config: ServerConfig) -> list[Route]:
     ]
 
 
-__all__ = ("WING", "anthropic_routes")
+__all__ = ("WING", "ThinkingSigner", "anthropic_routes")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from pensieve_api.anthropic import requests as wire
 from pensieve_core import (
@@ -106,7 +108,17 @@ def _server_block_text(block: wire.ContentBlock) -> str | None:
     return None  # container_upload: a file only a code-execution container could read
 
 
-def _part(block: wire.ContentBlock, tools: dict[str, ToolSpec]) -> ContentPart | None:
+Verify = Callable[[str, str], bool]
+"""Whether a thinking block's ``(thinking, signature)`` is this server's own."""
+
+
+def _never(thinking: str, signature: str) -> bool:
+    return False
+
+
+def _part(
+    block: wire.ContentBlock, tools: dict[str, ToolSpec], verify: Verify
+) -> ContentPart | None:
     if isinstance(block, wire.TextBlock):
         return TextPart(block.text)
     if isinstance(block, wire.ImageBlock):
@@ -118,17 +130,14 @@ def _part(block: wire.ContentBlock, tools: dict[str, ToolSpec]) -> ContentPart |
     if isinstance(block, wire.ToolResultBlock):
         return ToolResultPart(block.tool_use_id, _tool_result_text(block, tools), block.is_error)
     if isinstance(block, wire.ThinkingBlock):
+        # Another backend's reasoning (or an edited one) is not replayed as this model's own.
+        if not verify(block.thinking, block.signature):
+            return None
         return ThinkingPart(block.thinking, block.signature)
     if isinstance(block, wire.RedactedThinkingBlock):
-        return ThinkingPart("", redacted=True)
+        return None  # encrypted by Anthropic: nothing a local model can read
     text = _server_block_text(block)
     return None if text is None else TextPart(text)
-
-
-def _text_of(content: str | list[wire.ContentBlock]) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(b.text for b in content if isinstance(b, wire.TextBlock))
 
 
 def _leading_system(messages: list[wire.Message]) -> list[wire.Message]:
@@ -141,7 +150,65 @@ def _leading_system(messages: list[wire.Message]) -> list[wire.Message]:
     return lead
 
 
-def _messages(wire_messages: list[wire.Message], tools: dict[str, ToolSpec]) -> list[Message]:
+def _change_name(change: wire.ToolChange) -> str:
+    if isinstance(change, wire.ToolChangeReference):
+        return change.name
+    if isinstance(change, wire.ToolChangeDefinition):
+        return change.definition.name
+    if isinstance(change, wire.ToolChangeMcpReference):
+        return f"{change.server_name}_{change.name}"
+    return f"{change.server_name} (MCP toolset)"
+
+
+@dataclass(slots=True)
+class _Tools:
+    """The request's client tools as the conversation changes them (``tool_addition``...)."""
+
+    listed: tuple[ToolSpec, ...]
+    """The ``tools`` array: what the prompt starts with (deferred ones described later)."""
+    by_name: dict[str, ToolSpec] = field(init=False)
+    removed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.by_name = {t.name: t for t in self.listed}
+
+    def system_text(self, message: wire.Message) -> str:
+        """A system turn's text, with its tool changes written where they happen."""
+        if isinstance(message.content, str):
+            return message.content
+        pieces: list[str] = []
+        for block in message.content:
+            if isinstance(block, wire.TextBlock):
+                pieces.append(block.text)
+            elif isinstance(block, wire.ToolAdditionBlock):
+                pieces.append(self._add(block.tool))
+            elif isinstance(block, wire.ToolRemovalBlock):
+                name = _change_name(block.tool)
+                self.removed.add(name)
+                pieces.append(f"Tool {name} is no longer available.")
+        return "\n".join(p for p in pieces if p)
+
+    def _add(self, change: wire.ToolChange) -> str:
+        name = _change_name(change)
+        self.removed.discard(name)
+        if isinstance(change, wire.ToolChangeDefinition):
+            tool = change.definition
+            if not _is_client_tool(tool):
+                return ""  # a server tool, skipped like one in `tools`
+            # Offered from here on only: described here, never in the tool list up front.
+            self.by_name[name] = ToolSpec(
+                tool.name, tool.description, tool.input_schema, deferred=True
+            )
+        elif isinstance(change, wire.ToolChangeMcpReference | wire.ToolChangeMcpToolset):
+            return ""  # MCP servers are not reachable from here
+        return _loaded_tool_text(name, self.by_name)
+
+    def final(self) -> tuple[ToolSpec, ...]:
+        """The tools callable at the end: listed and added ones, less the removed."""
+        return tuple(t for t in self.by_name.values() if t.name not in self.removed)
+
+
+def _messages(wire_messages: list[wire.Message], tools: _Tools, verify: Verify) -> list[Message]:
     """User and assistant turns, with later ``role: "system"`` turns kept where they stand.
 
     Claude Code sends system turns mid-conversation (the environment after the first prompt, a
@@ -155,7 +222,7 @@ def _messages(wire_messages: list[wire.Message], tools: dict[str, ToolSpec]) -> 
     for i, m in enumerate(rest):
         if m.role == "system":
             later_user = any(n.role == "user" for n in rest[i + 1 :])
-            text = _text_of(m.content)
+            text = tools.system_text(m)
             if not text or (m.clear_at == "next_user_message" and later_user):
                 continue
             reminder = TextPart(f"<system-reminder>\n{text}\n</system-reminder>")
@@ -167,27 +234,34 @@ def _messages(wire_messages: list[wire.Message], tools: dict[str, ToolSpec]) -> 
         parts = (
             (TextPart(m.content),)
             if isinstance(m.content, str)
-            else tuple(p for b in m.content if (p := _part(b, tools)) is not None)
+            else tuple(p for b in m.content if (p := _part(b, tools.by_name, verify)) is not None)
         )
         out.append(Message(m.role, parts))
     return out
 
 
-def _system(system: wire.System | None, messages: list[wire.Message]) -> str:
+def _system(system: wire.System | None, messages: list[wire.Message], tools: _Tools) -> str:
     pieces = [system] if isinstance(system, str) else [b.text for b in system or []]
     # System turns before the conversation starts join the system prompt, in order.
-    pieces += [_text_of(m.content) for m in _leading_system(messages)]
+    pieces += [tools.system_text(m) for m in _leading_system(messages)]
     return _BILLING_LINE.sub("", "\n\n".join(p for p in pieces if p)).lstrip("\n")
 
 
 def _tool_choice(choice: wire.ToolChoice | None) -> ToolChoice:
-    if isinstance(choice, wire.ToolChoiceAny):
-        return ToolChoice("any")
-    if isinstance(choice, wire.ToolChoiceTool):
-        return ToolChoice("tool", choice.name)
     if isinstance(choice, wire.ToolChoiceNone):
         return ToolChoice("none")
-    return ToolChoice("auto")
+    parallel = choice is None or not choice.disable_parallel_tool_use
+    if isinstance(choice, wire.ToolChoiceAny):
+        return ToolChoice("any", parallel=parallel)
+    if isinstance(choice, wire.ToolChoiceTool):
+        return ToolChoice("tool", choice.name, parallel=parallel)
+    return ToolChoice("auto", parallel=parallel)
+
+
+def _thinking_budget(config: wire.ThinkingConfig | None) -> int:
+    if isinstance(config, wire.ThinkingEnabled | wire.ThinkingBetweenTools):
+        return config.budget_tokens
+    return 0
 
 
 def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bool | None:
@@ -201,23 +275,41 @@ def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bo
     return None
 
 
+def _is_client_tool(tool: wire.Tool) -> bool:
+    # Server tools (web search, code execution, computer use...) carry a versioned `type`, such
+    # as `web_search_20250305`, and run on Anthropic's side: nothing here can run them.
+    return tool.type in (None, "custom")
+
+
 def _tools(tools: list[wire.Tool] | None) -> tuple[ToolSpec, ...]:
-    # Server tools (web search and the like) carry a `type` and no schema: they cannot run here.
     return tuple(
         ToolSpec(t.name, t.description, t.input_schema, deferred=t.defer_loading)
         for t in tools or []
-        if t.type in (None, "custom")
+        if _is_client_tool(t)
     )
+
+
+def skipped_tools(request: wire.MessagesRequest | wire.CountTokensRequest) -> list[str]:
+    """The server tools and MCP servers of ``request``, which are accepted and not offered."""
+    skipped = [f"{t.name} ({t.type})" for t in request.tools or [] if not _is_client_tool(t)]
+    for server in request.mcp_servers or []:
+        skipped.append(f"{server.name} (MCP server {server.url})")
+    return skipped
 
 
 def to_domain(
     request: wire.MessagesRequest | wire.CountTokensRequest,
     defaults: RequestDefaults,
+    verify: Verify = _never,
 ) -> GenerationRequest:
-    """Translate a Messages (or count_tokens) request."""
-    tools = _tools(request.tools)
-    by_name = {t.name: t for t in tools}
-    messages = _messages(request.messages, by_name)
+    """Translate a Messages (or count_tokens) request.
+
+    ``verify`` tells this server's thinking blocks from others; only those are replayed.
+    """
+    changes = _Tools(_tools(request.tools))
+    system = _system(request.system, request.messages, changes)
+    messages = _messages(request.messages, changes, verify)
+    tools = changes.final()
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
     choice = _tool_choice(request.tool_choice)
@@ -227,7 +319,8 @@ def to_domain(
     schema = None
     if isinstance(request, wire.MessagesRequest):
         output = request.output_config
-        schema = output.format.schema if output and output.format else None
+        format_ = output.format if output and output.format else request.output_format
+        schema = format_.schema if format_ else None
         sampling = SamplingParams(
             max_tokens=request.max_tokens,
             temperature=(
@@ -239,10 +332,11 @@ def to_domain(
         )
     return GenerationRequest(
         messages=tuple(messages),
-        system=_system(request.system, request.messages),
+        system=system,
         tools=tools,
         tool_choice=choice,
         sampling=sampling,
         thinking=_thinking(request.thinking, messages),
+        thinking_budget=_thinking_budget(request.thinking),
         response_schema=schema,
     )

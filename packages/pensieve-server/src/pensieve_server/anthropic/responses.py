@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pensieve_core import (
     ToolCallStart,
     Usage,
 )
+from pensieve_server.anthropic.signatures import ThinkingSigner
 from pensieve_server.errors import ErrorKind
 
 STOP_REASONS: dict[FinishReason, wire.StopReason] = {
@@ -31,8 +31,6 @@ STOP_REASONS: dict[FinishReason, wire.StopReason] = {
     "tool_use": "tool_use",
     "cancelled": "end_turn",
 }
-# Thinking blocks need a signature; ours only marks them as local (clients send them back verbatim).
-THINKING_SIGNATURE = base64.b64encode(b"pensieve-local-thinking").decode()
 
 
 def error_body(kind: ErrorKind, message: str) -> ErrorResponse:
@@ -73,6 +71,7 @@ class MessageBuilder:
     """Collects events into a complete ``MessageResponse`` (non-streaming)."""
 
     model: str
+    signer: ThinkingSigner
     content: list[wire.ResponseContent] = field(default_factory=list)
     _args: dict[int, list[str]] = field(default_factory=dict)
     _calls: dict[int, wire.ToolUseContent] = field(default_factory=dict)
@@ -89,9 +88,7 @@ class MessageBuilder:
             if isinstance(last, wire.ThinkingContent):
                 last.thinking += event.text
             else:
-                self.content.append(
-                    wire.ThinkingContent(thinking=event.text, signature=THINKING_SIGNATURE)
-                )
+                self.content.append(wire.ThinkingContent(thinking=event.text, signature=""))
         elif isinstance(event, ToolCallStart):
             call = wire.ToolUseContent(id=tool_use_id(), name=event.name, input={})
             self._calls[event.index] = call
@@ -104,6 +101,9 @@ class MessageBuilder:
 
     def build(self, finished: Finished) -> wire.MessageResponse:
         """The complete message."""
+        for block in self.content:
+            if isinstance(block, wire.ThinkingContent):
+                block.signature = self.signer.sign(block.thinking)
         return wire.MessageResponse(
             id=message_id(),
             role="assistant",
@@ -129,7 +129,10 @@ class StreamEncoder:
 
     model: str
     prompt_tokens: int
+    signer: ThinkingSigner
     _index: int = -1
+    _thinking: list[str] = field(default_factory=list)
+    """The open thinking block's text, signed when it closes."""
     _open: str | None = None
     """Kind of the open block: ``text``, ``thinking`` or ``tool_use``."""
 
@@ -151,7 +154,9 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             return [*self._ensure("text"), self._delta(wire.TextDelta(text=event.text))]
         if isinstance(event, ThinkingDelta):
-            return [*self._ensure("thinking"), self._delta(wire.ThinkingDelta(thinking=event.text))]
+            opened = self._ensure("thinking")
+            self._thinking.append(event.text)
+            return [*opened, self._delta(wire.ThinkingDelta(thinking=event.text))]
         if isinstance(event, ToolCallStart):
             out = self._close()
             self._index += 1
@@ -211,7 +216,9 @@ class StreamEncoder:
             return []
         out: list[WireEvent] = []
         if self._open == "thinking":
-            out.append(self._delta(wire.SignatureDelta(signature=THINKING_SIGNATURE)))
+            signature = self.signer.sign("".join(self._thinking))
+            self._thinking.clear()
+            out.append(self._delta(wire.SignatureDelta(signature=signature)))
         out.append(wire.ContentBlockStopEvent(index=self._index))
         self._open = None
         return out

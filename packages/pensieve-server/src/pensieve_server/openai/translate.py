@@ -69,12 +69,12 @@ def _arguments(raw: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _tool_choice(choice: str | wire.NamedToolChoice | None) -> ToolChoice:
+def _tool_choice(choice: str | wire.NamedToolChoice | None, *, parallel: bool) -> ToolChoice:
     if isinstance(choice, wire.NamedToolChoice):
-        return ToolChoice("tool", choice.function.name)
-    return {"required": ToolChoice("any"), "none": ToolChoice("none")}.get(
-        choice or "auto", ToolChoice("auto")
-    )
+        return ToolChoice("tool", choice.function.name, parallel=parallel)
+    if choice == "none":
+        return ToolChoice("none")
+    return ToolChoice("any" if choice == "required" else "auto", parallel=parallel)
 
 
 def _response_schema(response_format: wire.ResponseFormat | None) -> dict[str, object] | None:
@@ -115,7 +115,9 @@ def to_domain(
             ToolSpec(t.function.name, t.function.description, t.function.parameters)
             for t in request.tools or []
         ),
-        tool_choice=_tool_choice(request.tool_choice),
+        tool_choice=_tool_choice(
+            request.tool_choice, parallel=request.parallel_tool_calls is not False
+        ),
         sampling=SamplingParams(
             max_tokens=max_tokens,
             temperature=(
