@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pensieve_api import messages_decoder
-from pensieve_core import GenerationRequest, TextPart
+from pensieve_core import GenerationRequest, TextPart, ToolResultPart
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from pensieve_server.anthropic.requests import to_domain
 from pensieve_server.state import RequestDefaults
@@ -88,3 +88,33 @@ async def test_turn_two_reads_turn_one_from_the_cache(window_engine: MLXEngine) 
         second.usage.cached_tokens,
         first.usage.prompt_tokens,
     )
+
+
+RECORDINGS = sorted((M5.parent).glob("*/*_POST_v1_messages.json"))
+
+
+def _recorded(path: Path) -> GenerationRequest:
+    body = json.loads(path.read_text())["body_json"]
+    return to_domain(messages_decoder.decode(json.dumps(body)), DEFAULTS)
+
+
+@pytest.mark.parametrize("recording", RECORDINGS, ids=lambda p: f"{p.parent.name}/{p.name[:3]}")
+async def test_every_recording_is_answered_where_the_window_holds_it(
+    window_engine: MLXEngine, recording: Path
+) -> None:
+    """On a window that holds Claude Code's full prompt, each recorded request is answered."""
+    request = _recorded(recording)
+    _, finished, events = await collect(window_engine.start(request))
+    assert finished.reason in ("stop", "length", "tool_use")
+    assert finished.usage.completion_tokens > 0
+    assert len(events) > 1
+
+
+def test_the_toolsearch_follow_up_describes_the_loaded_tool() -> None:
+    """m1's second request: the `tool_reference` renders WebFetch's definition in the result."""
+    recorded = M5.parent / "m1_toolsearch_default" / "002_POST_v1_messages.json"
+    body = json.loads(recorded.read_text())["body_json"]
+    request = to_domain(messages_decoder.decode(json.dumps(body)), DEFAULTS)
+    results = [p for m in request.messages for p in m.parts if isinstance(p, ToolResultPart)]
+    assert any("Tool WebFetch is now available" in p.content for p in results)
+    assert "WebFetch" in {t.name for t in request.tools}
