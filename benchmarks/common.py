@@ -82,6 +82,7 @@ def pensieve(model_dir: Path, *extra: str) -> Iterator[tuple[str, float]]:
     ]
     env = {
         "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
+        "PENSIEVE_CACHE_DIR": str(WORK / f"cache-{port}"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
     with process(argv, WORK / f"pensieve-{port}.log", env) as proc:

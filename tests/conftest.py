@@ -1,6 +1,7 @@
 """Workspace-wide fixtures."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from tests.servers import pensieve_server
 ROOT = Path(__file__).resolve().parents[1]
 # The checkout's models/ (as `make` sets it): the embedded model is converted once for all tests.
 os.environ.setdefault("PENSIEVE_MODELS_DIR", str(ROOT / "models"))
+# Prefix snapshots a test's server writes go to a throwaway directory, never the user's cache.
+os.environ.setdefault("PENSIEVE_CACHE_DIR", tempfile.mkdtemp(prefix="pensieve-test-cache-"))
 
 
 @pytest.fixture(name="anyio_backend")

@@ -40,6 +40,7 @@ def running_server(log_dir: Path, *args: str) -> Iterator[Server]:
                 **os.environ,
                 "PYTHONUNBUFFERED": "1",
                 "PENSIEVE_STATE_DIR": str(log_dir / f"state-{port}"),
+                "PENSIEVE_CACHE_DIR": str(log_dir / f"cache-{port}"),
             },
         )
     url = f"http://127.0.0.1:{port}"

@@ -1,6 +1,7 @@
 """Settings are the config dataclasses, decoded and validated by msgspec."""
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -103,6 +104,8 @@ def test_sections_become_each_layers_config(tmp_path: Path) -> None:
     settings = resolve(setting_specs(), tmp_path / "c.toml", flags=flags, environ={})
     server = server_config(settings)
     assert (server.port, server.api_keys) == (8123, ("k",))
-    assert engine_config(settings) == MLXEngineConfig(precision="float16")
+    # An empty prefix-cache-dir is the user's cache directory ($PENSIEVE_CACHE_DIR in tests).
+    cache = str(Path(os.environ["PENSIEVE_CACHE_DIR"]) / "prefix-cache")
+    assert engine_config(settings) == MLXEngineConfig(precision="float16", prefix_cache_dir=cache)
     top = app_config(settings)
     assert (top.model, top.log_format, top.log_level) == ("smol", "json", "info")

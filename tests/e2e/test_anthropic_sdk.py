@@ -203,3 +203,50 @@ def test_max_tokens_zero_fills_the_cache_for_the_next_request(
         model="claude-opus-5-5", max_tokens=8, system=system, messages=question, extra_body=GREEDY
     )
     assert (answer.usage.cache_read_input_tokens or 0) >= warm.usage.input_tokens - 1
+
+
+def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> None:
+    """With a breakpoint: reads, writes and the rest, the same in message_start and at the end."""
+    system = [
+        {
+            "type": "text",
+            "text": "You answer questions about rivers. " + "Rivers flow downhill. " * 60,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    first = client.messages.create(
+        model="claude-opus-5-5", max_tokens=4, system=system, messages=QUESTION, extra_body=GREEDY
+    )
+    u = first.usage
+    prompt = (
+        u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+    )
+    assert (u.cache_creation_input_tokens or 0) > 200
+    follow_up = [
+        *QUESTION,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": "And of Spain?"},
+    ]
+    with client.messages.stream(
+        model="claude-opus-5-5",
+        max_tokens=4,
+        system=system,
+        messages=follow_up,  # type: ignore[arg-type]
+        extra_body=GREEDY,
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(e for e in events if e.type == "message_start").message.usage
+    usage = final.usage
+    assert (usage.cache_read_input_tokens or 0) >= prompt - 1, "turn 1 is read from the cache"
+    assert (usage.cache_creation_input_tokens or 0) > 0, "the new turn is written"
+    assert start.cache_read_input_tokens == usage.cache_read_input_tokens
+    assert start.cache_creation_input_tokens == usage.cache_creation_input_tokens
+    assert start.input_tokens == usage.input_tokens
+    counted = client.messages.count_tokens(
+        model="claude-opus-5-5",
+        system=system,  # type: ignore[arg-type]
+        messages=follow_up,  # type: ignore[arg-type]
+    )
+    total = usage.input_tokens + (usage.cache_read_input_tokens or 0)
+    assert counted.input_tokens == total + (usage.cache_creation_input_tokens or 0)

@@ -8,11 +8,12 @@ validate every value and their ``metadata["help"]`` documents it, so the CLI, th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Literal
 
 from pensieve_cli import Settings, SettingSpec, specs_of
+from pensieve_cli.paths import cache_dir
 from pensieve_mlx import MLXEngineConfig
 from pensieve_server import ServerConfig
 
@@ -66,5 +67,12 @@ def server_config(settings: Settings) -> ServerConfig:
 
 
 def engine_config(settings: Settings) -> MLXEngineConfig:
-    """The ``[engine]`` section as the engine's own config type."""
-    return settings.section("engine", MLXEngineConfig)
+    """The ``[engine]`` section as the engine's own config type.
+
+    An empty ``prefix-cache-dir`` means the user's cache directory here (to the engine alone it
+    means no snapshots on disk).
+    """
+    config = settings.section("engine", MLXEngineConfig)
+    if not config.prefix_cache_dir:
+        config = replace(config, prefix_cache_dir=str(cache_dir() / "prefix-cache"))
+    return config

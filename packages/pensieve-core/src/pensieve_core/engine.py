@@ -25,7 +25,12 @@ class Generation(Protocol):
 
     @property
     def cached_tokens(self) -> int:
-        """Prompt tokens served from the prefix cache (0 until the engine has admitted it)."""
+        """Prompt tokens served from the prefix cache (known once the first event arrives)."""
+        ...
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens this request adds to the prefix cache (known with ``cached_tokens``)."""
         ...
 
     def events(self) -> AsyncIterator[GenerationEvent]:

@@ -55,6 +55,8 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int = 0
     """Prompt tokens served from the prefix cache (included in ``prompt_tokens``)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens newly kept in the prefix cache (included in ``prompt_tokens``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,11 @@ class FakeGeneration(GenerationHandle):
         """The fake has no cache."""
         return 0
 
+    @property
+    def cache_write_tokens(self) -> int:
+        """The fake has no cache."""
+        return 0
+
     async def __anext__(self) -> GenerationEvent:
         if self._closed or self._next >= len(self._script):
             raise StopAsyncIteration

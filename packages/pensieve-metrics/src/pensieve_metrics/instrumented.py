@@ -68,6 +68,11 @@ class InstrumentedGeneration(GenerationHandle):
         """Passed through."""
         return self.inner.cached_tokens
 
+    @property
+    def cache_write_tokens(self) -> int:
+        """The inner generation's cache writes."""
+        return self.inner.cache_write_tokens
+
     async def __anext__(self) -> GenerationEvent:
         event = await anext(self._events)
         if isinstance(event, Finished):

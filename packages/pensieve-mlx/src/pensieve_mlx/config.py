@@ -73,7 +73,30 @@ class MLXEngineConfig:
         },
     )
     prefix_cache_entries: Count = field(
-        default=32, metadata={"help": "Most prompts the prefix cache keeps."}
+        default=64,
+        metadata={
+            "help": "Most branches (distinct sequences) the prefix cache keeps; their shared "
+            "prefixes are held once."
+        },
+    )
+    prefix_cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "Where snapshots of stable prompt prefixes (the end of the system prompt and "
+            "tools) are kept across restarts, a directory per model. Empty: ``prefix-cache`` in "
+            "the user's cache directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
+        },
+    )
+    prefix_cache_disk_bytes: Count = field(
+        default=8 * GIB,
+        metadata={
+            "help": "Byte budget of the snapshots on disk (least recently used go first); 0 "
+            "keeps none."
+        },
+    )
+    prefix_cache_disk_min_tokens: Count = field(
+        default=256,
+        metadata={"help": "Shorter prefixes are not written to disk (re-reading them is cheap)."},
     )
     tool_grammar: ToolGrammar = field(
         default="lazy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
@@ -29,6 +30,7 @@ from pensieve_mlx.grammar import (
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.loading import LoadedModel, load_model
 from pensieve_mlx.markers import ModelMarkers
+from pensieve_mlx.prefix_disk import DiskPrefixes, model_identity
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
@@ -76,7 +78,15 @@ class MLXEngine:
         self._grammars: GrammarFactory | None = None
         self._think_tokens = self._thinking_tokens(tokenizer)
         self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
-        self._worker = Worker(loaded.model, self._eos_ids, config)
+        disk = None
+        if config.prefix_cache_dir and config.prefix_cache_disk_bytes > 0:
+            identity = model_identity(served.path, loaded.precision)
+            disk = DiskPrefixes(
+                Path(config.prefix_cache_dir) / identity[:16],
+                identity=identity,
+                max_bytes=config.prefix_cache_disk_bytes,
+            )
+        self._worker = Worker(loaded.model, self._eos_ids, config, disk)
 
     @classmethod
     def load(cls, served: ServedModel, config: MLXEngineConfig | None = None) -> MLXEngine:
@@ -210,6 +220,7 @@ class MLXEngine:
             ),
             stops=StopMatcher(request.sampling.stop),
             prefill_only=request.sampling.max_tokens == 0,
+            caching=self._worker.prefix_cache.enabled,
         )
         generation = MLXGeneration(job, self._worker)
         if not self._worker.submit(job):

@@ -43,6 +43,11 @@ class MLXGeneration(GenerationHandle):
         """Prompt tokens the prefix cache served (set when the worker admits the job)."""
         return self._job.cached_tokens
 
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens this job adds to the prefix cache."""
+        return self._job.cache_write_tokens
+
     async def __anext__(self) -> GenerationEvent:
         while not self._pending:
             if self._ended:

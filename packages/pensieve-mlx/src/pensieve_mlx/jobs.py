@@ -41,6 +41,9 @@ class Job:
     submitted: float = field(default_factory=time.perf_counter)
     uid: int | None = None
     cached_tokens: int = 0
+    """Prompt tokens the prefix cache serves (set at admission, before the first event)."""
+    caching: bool = False
+    """The prompt will be kept in the prefix cache (what it adds is ``cache_write_tokens``)."""
     generated: int = 0
     admitted: float = 0.0
     first_token: float = 0.0
@@ -101,8 +104,15 @@ class Job:
         events.append(Finished(reason, self._usage(), stop_sequence, self._timings(peak_memory)))
         return events
 
+    @property
+    def cache_write_tokens(self) -> int:
+        """Prompt tokens this job adds to the prefix cache."""
+        return len(self.prompt.tokens) - self.cached_tokens if self.caching else 0
+
     def _usage(self) -> Usage:
-        return Usage(len(self.prompt.tokens), self.generated, self.cached_tokens)
+        return Usage(
+            len(self.prompt.tokens), self.generated, self.cached_tokens, self.cache_write_tokens
+        )
 
     def _timings(self, peak_memory: int) -> Timings:
         first = self.first_token or time.perf_counter()

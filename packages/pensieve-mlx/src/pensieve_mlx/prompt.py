@@ -9,6 +9,8 @@ Code's per-request billing line is removed first, so the shared prompt prefix st
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,9 @@ class RenderedPrompt:
     text: str
     tokens: list[int]
     starts_thinking: bool
+    boundaries: tuple[int, ...] = ()
+    """Token positions where a stable prefix ends (the system prompt and tools), worth a
+    snapshot of their own: another conversation with the same setup starts there."""
 
 
 class PromptRenderer:
@@ -74,6 +79,9 @@ class PromptRenderer:
         self.native_tools = native_tools
         self._think_start = think_start
         """The model's thinking marker: a template that ends with it opens the answer thinking."""
+        self._setups: OrderedDict[str, list[int]] = OrderedDict()
+        """Rendered system prompt and tools (with an empty user turn), by their text."""
+        self._setups_lock = threading.Lock()  # renders run on several threads
 
     def render(self, request: GenerationRequest) -> RenderedPrompt:
         """Render and tokenize exactly as generation will see it."""
@@ -96,8 +104,45 @@ class PromptRenderer:
         )
         assert isinstance(text, str)
         # The template already wrote the special tokens (BOS included) as text.
-        tokens = self._tokenizer.encode(text, add_special_tokens=False)
-        return RenderedPrompt(text, list(tokens), text.rstrip().endswith(self._think_start))
+        tokens = list(self._tokenizer.encode(text, add_special_tokens=False))
+        setup = self._setup_end(messages, kwargs, tokens)
+        return RenderedPrompt(
+            text,
+            tokens,
+            text.rstrip().endswith(self._think_start),
+            (setup,) if 0 < setup < len(tokens) - 1 else (),
+        )
+
+    def _setup_end(
+        self, messages: list[dict[str, Any]], kwargs: dict[str, Any], tokens: list[int]
+    ) -> int:
+        """Where the system prompt and tools end in ``tokens`` (0 if there are none).
+
+        Found as mlx-lm's server does: the setup rendered with an empty user turn, compared with
+        the prompt; kept by its text, since every turn of every session repeats it.
+        """
+        if not messages or messages[0]["role"] != "system":
+            return 0
+        probe = [messages[0], {"role": "user", "content": ""}]
+        key = json.dumps([messages[0]["content"], kwargs], sort_keys=True, default=str)
+        with self._setups_lock:
+            setup = self._setups.get(key)
+        if setup is None:
+            text = self._tokenizer.apply_chat_template(
+                probe, add_generation_prompt=False, tokenize=False, **kwargs
+            )
+            setup = list(self._tokenizer.encode(text, add_special_tokens=False))
+        with self._setups_lock:
+            self._setups[key] = setup
+            self._setups.move_to_end(key)
+            if len(self._setups) > 32:
+                self._setups.popitem(last=False)
+        end = 0
+        for a, b in zip(setup, tokens, strict=False):
+            if a != b:
+                break
+            end += 1
+        return end
 
     def _system(self, request: GenerationRequest) -> str:
         system = request.system

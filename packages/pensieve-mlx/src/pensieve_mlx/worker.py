@@ -8,6 +8,7 @@ every active sequence), and pushes each request's events back to its asyncio que
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 import time
@@ -19,10 +20,11 @@ import mlx.core as mx
 import structlog
 from mlx_lm.generate import BatchGenerator
 
-from pensieve_core import EngineError, FinishReason, GenerationEvent
+from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.prefix_cache import PrefixCache
+from pensieve_mlx.prefix_disk import DiskPrefixes
 
 log = structlog.get_logger()
 
@@ -36,8 +38,15 @@ class _Command:
 class Worker:
     """Owns the model, the batch generator and the prefix cache."""
 
-    def __init__(self, model: Any, eos_ids: frozenset[int], config: MLXEngineConfig) -> None:
+    def __init__(
+        self,
+        model: Any,
+        eos_ids: frozenset[int],
+        config: MLXEngineConfig,
+        disk: DiskPrefixes | None = None,
+    ) -> None:
         self._model = model
+        self.disk = disk
         self._eos_ids = eos_ids
         self._config = config
         self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
@@ -82,6 +91,8 @@ class Worker:
         """Stop the thread after the current step."""
         self._commands.put(_Command("stop"))
         self._thread.join(timeout=30)
+        if self.disk is not None:
+            self.disk.flush()  # snapshots still being written
 
     # --- the worker thread ----------------------------------------------------------------
 
@@ -133,7 +144,7 @@ class Worker:
 
     def _drop(self, job: Job) -> None:
         if job.uid is not None and job.uid in self._active:
-            self._store(self._generator.remove([job.uid], return_prompt_caches=True))
+            self._store_all(self._generator.remove([job.uid], return_prompt_caches=True))
             del self._active[job.uid]
         elif job in self._waiting:
             self._waiting.remove(job)
@@ -150,11 +161,13 @@ class Worker:
             if job.cancelled:
                 continue
             tokens = job.prompt.tokens
-            cache, cached = self.prefix_cache.fetch(tokens)
+            cache, cached = self._fetch(tokens)
             job.cached_tokens = cached
             job.admitted = time.perf_counter()
-            (uid,) = self._generator.insert(
-                [tokens[cached:]],
+            # The first event: the response can now say how much of the prompt was cached.
+            job.emit([PromptProgress(cached, len(tokens))])
+            (uid,) = self._generator.insert_segments(
+                [_segments(tokens, cached, job.prompt.boundaries)],
                 max_tokens=[job.max_tokens],
                 caches=[cache] if cache is not None else None,
                 all_tokens=[tokens[:cached]],
@@ -164,12 +177,36 @@ class Worker:
             job.uid = uid
             self._active[uid] = job
 
-    def _step(self) -> None:
-        prompt_responses, generation_responses = self._generator.next()
+    def _fetch(self, tokens: list[int]) -> tuple[list[Any] | None, int]:
+        """The cache for the longest cached prefix of ``tokens``, from memory or disk."""
+        cache, cached = self.prefix_cache.fetch(tokens)
+        if self.disk is not None and self.prefix_cache.enabled:
+            entry = self.disk.lookup(tokens, longer_than=cached)
+            if entry is not None:
+                loaded = self.disk.load(entry, tokens)
+                if loaded is not None:
+                    self.prefix_cache.store(tokens[: entry.length], loaded)
+                    cache, cached = self.prefix_cache.fetch(tokens)
+        return cache, cached
+
+    def _prefilled(self, prompt_responses: list[Any]) -> None:
+        boundaries: list[int] = []
         for p in prompt_responses:
             job = self._active.get(p.uid)
             if job is not None and not p.end_of_prompt:
                 job.progress(*p.progress, interval=self._config.progress_interval_s)
+                if p.end_of_segment:
+                    boundaries.append(p.uid)
+        if boundaries:
+            # The prefill reached a stable prefix's end: kept as its own snapshot, on disk too.
+            # (The batch generator also ends a segment one token before the prompt's end.)
+            for uid, (cache, tokens) in self._generator.extract_cache(boundaries).items():
+                if len(tokens) in self._active[uid].prompt.boundaries:
+                    self._store(list(tokens), cache, persist=True)
+
+    def _step(self) -> None:
+        prompt_responses, generation_responses = self._generator.next()
+        self._prefilled(prompt_responses)
         finished: dict[int, tuple[Job, list[GenerationEvent]]] = {}
         for r in generation_responses:
             job = self._active.get(r.uid)
@@ -189,7 +226,7 @@ class Worker:
                     reason = "context_window" if job.window_bound else "length"
                 events += job.finish(reason, peak_memory=mx.get_peak_memory())
                 del self._active[r.uid]
-                self.prefix_cache.store(r.all_tokens, r.prompt_cache)
+                self._store(r.all_tokens, r.prompt_cache)
             if events:
                 self._send(job, events)
         if finished:
@@ -197,13 +234,19 @@ class Worker:
             caches = self._generator.remove(list(finished), return_prompt_caches=True)
             for uid in finished:
                 del self._active[uid]
-            self._store(caches)
+            self._store_all(caches)
             for job, events in finished.values():
                 self._send(job, events)
 
-    def _store(self, caches: dict[int, tuple[list[Any], list[int]]]) -> None:
+    def _store_all(self, caches: dict[int, tuple[list[Any], list[int]]]) -> None:
         for cache, tokens in caches.values():
-            self.prefix_cache.store(list(tokens), cache)
+            self._store(list(tokens), cache)
+
+    def _store(self, tokens: list[int], cache: list[Any], *, persist: bool = False) -> None:
+        self.prefix_cache.store(tokens, cache)
+        long_enough = len(tokens) >= self._config.prefix_cache_disk_min_tokens
+        if persist and long_enough and self.disk is not None and self.prefix_cache.enabled:
+            self.disk.save(tokens, cache)
 
     def _send(self, job: Job, events: list[GenerationEvent]) -> None:
         try:
@@ -224,3 +267,10 @@ class Worker:
         self._generator.close()
         self._generator = self._new_generator()
         mx.clear_cache()
+
+
+def _segments(tokens: list[int], cached: int, boundaries: tuple[int, ...]) -> list[list[int]]:
+    """The uncached rest of ``tokens``, cut at the boundaries it still has to reach."""
+    cuts = [b for b in boundaries if cached < b < len(tokens) - 1]
+    edges = [cached, *cuts, len(tokens)]
+    return [tokens[a:b] for a, b in itertools.pairwise(edges)]

@@ -11,6 +11,12 @@ from pensieve_api._base import WireIn
 # --- content blocks -----------------------------------------------------------------------
 
 
+class Cacheable(WireIn, kw_only=True):
+    """A part that may carry a prompt-cache breakpoint (``cache_control``; its ``ttl`` ignored)."""
+
+    cache_control: dict[str, Any] | None = None
+
+
 class Base64Source(WireIn, tag="base64", tag_field="type"):
     """Inline base64 data."""
 
@@ -31,7 +37,7 @@ class TextSource(WireIn, tag="text", tag_field="type"):
     media_type: str = "text/plain"
 
 
-class TextBlock(WireIn, tag="text", tag_field="type"):
+class TextBlock(Cacheable, tag="text", tag_field="type"):
     """Text; ``cache_control`` and ``citations`` are accepted and ignored."""
 
     text: str
@@ -43,13 +49,13 @@ class ContentSource(WireIn, tag="content", tag_field="type"):
     content: str | list[TextBlock]
 
 
-class ImageBlock(WireIn, tag="image", tag_field="type"):
+class ImageBlock(Cacheable, tag="image", tag_field="type"):
     """An image."""
 
     source: Base64Source | URLSource
 
 
-class DocumentBlock(WireIn, tag="document", tag_field="type"):
+class DocumentBlock(Cacheable, tag="document", tag_field="type"):
     """A document; text sources are supported."""
 
     source: TextSource | ContentSource | Base64Source | URLSource
@@ -57,7 +63,7 @@ class DocumentBlock(WireIn, tag="document", tag_field="type"):
     context: str | None = None
 
 
-class ToolUseBlock(WireIn, tag="tool_use", tag_field="type"):
+class ToolUseBlock(Cacheable, tag="tool_use", tag_field="type"):
     """A tool call from an earlier assistant turn."""
 
     id: str
@@ -71,7 +77,7 @@ class ToolReferenceBlock(WireIn, tag="tool_reference", tag_field="type"):
     tool_name: str
 
 
-class SearchResultBlock(WireIn, tag="search_result", tag_field="type"):
+class SearchResultBlock(Cacheable, tag="search_result", tag_field="type"):
     """A search result the client supplies, with its source and text."""
 
     source: str
@@ -79,7 +85,7 @@ class SearchResultBlock(WireIn, tag="search_result", tag_field="type"):
     content: list[TextBlock] = msgspec.field(default_factory=list)
 
 
-class ToolResultBlock(WireIn, tag="tool_result", tag_field="type"):
+class ToolResultBlock(Cacheable, tag="tool_result", tag_field="type"):
     """The result of a tool call."""
 
     tool_use_id: str
@@ -175,7 +181,7 @@ class RedactedThinkingBlock(WireIn, tag="redacted_thinking", tag_field="type"):
     data: str
 
 
-class Tool(WireIn):
+class Tool(Cacheable):
     """A client tool (``cache_control``, ``strict``, ``input_examples`` and the like ignored).
 
     ``defer_loading`` tools are described where a ``tool_reference`` loads them, not up front.
@@ -370,6 +376,8 @@ class MessagesRequest(WireIn):
     output_format: JSONSchemaFormat | None = None
     """The older (beta) place of ``output_config.format``."""
     mcp_servers: list[McpServer] | None = None
+    cache_control: dict[str, Any] | None = None
+    """Automatic caching: one breakpoint on the last cacheable block."""
 
 
 class CountTokensRequest(WireIn):

@@ -289,6 +289,24 @@ def _tools(tools: list[wire.Tool] | None) -> tuple[ToolSpec, ...]:
     )
 
 
+def asks_for_caching(request: wire.MessagesRequest) -> bool:
+    """Whether the request sets a cache breakpoint anywhere (Claude Code always does).
+
+    Anthropic writes the cache only up to breakpoints; Pensieve keeps every prompt, but reports
+    the writes (``cache_creation_input_tokens``) only to requests that asked for caching, so that
+    one that did not sees its whole prompt as ``input_tokens``, as it would upstream.
+    """
+    if request.cache_control is not None:
+        return True
+    blocks: list[wire.Cacheable] = [*(request.tools or [])]
+    if isinstance(request.system, list):
+        blocks += request.system
+    for message in request.messages:
+        if isinstance(message.content, list):
+            blocks += [b for b in message.content if isinstance(b, wire.Cacheable)]
+    return any(b.cache_control is not None for b in blocks)
+
+
 def skipped_tools(request: wire.MessagesRequest | wire.CountTokensRequest) -> list[str]:
     """The server tools and MCP servers of ``request``, which are accepted and not offered."""
     skipped = [f"{t.name} ({t.type})" for t in request.tools or [] if not _is_client_tool(t)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,12 +49,18 @@ def tool_use_id() -> str:
     return f"toolu_{secrets.token_hex(12)}"
 
 
-def wire_usage(usage: Usage) -> wire.Usage:
-    """Anthropic counts cache reads apart from ``input_tokens``."""
+def wire_usage(usage: Usage, *, writes: bool = True) -> wire.Usage:
+    """Anthropic counts cache reads and cache writes apart from ``input_tokens``.
+
+    ``writes``: the request asked for caching, so the tokens it added to the cache are reported
+    as ``cache_creation_input_tokens`` (else they stay in ``input_tokens``).
+    """
+    written = usage.cache_write_tokens if writes else 0
     return wire.Usage(
-        input_tokens=usage.prompt_tokens - usage.cached_tokens,
+        input_tokens=usage.prompt_tokens - usage.cached_tokens - written,
         output_tokens=usage.completion_tokens,
         cache_read_input_tokens=usage.cached_tokens,
+        cache_creation_input_tokens=written,
     )
 
 
@@ -72,6 +79,8 @@ class MessageBuilder:
 
     model: str
     signer: ThinkingSigner
+    writes: bool = True
+    """Report cache writes (the request asked for caching)."""
     content: list[wire.ResponseContent] = field(default_factory=list)
     _args: dict[int, list[str]] = field(default_factory=dict)
     _calls: dict[int, wire.ToolUseContent] = field(default_factory=dict)
@@ -111,7 +120,7 @@ class MessageBuilder:
             content=self.content,
             stop_reason=STOP_REASONS[finished.reason],
             stop_sequence=finished.stop_sequence,
-            usage=wire_usage(finished.usage),
+            usage=wire_usage(finished.usage, writes=self.writes),
         )
 
 
@@ -128,8 +137,12 @@ class StreamEncoder:
     """Turns domain events into Anthropic's SSE events with sequential block indices."""
 
     model: str
-    prompt_tokens: int
+    prompt_usage: Callable[[], Usage]
+    """The prompt's tokens, cached and written, once the engine has admitted the request."""
     signer: ThinkingSigner
+    writes: bool = True
+    """Report cache writes (the request asked for caching)."""
+    _started: bool = False
     _index: int = -1
     _thinking: list[str] = field(default_factory=list)
     """The open thinking block's text, signed when it closes."""
@@ -138,6 +151,7 @@ class StreamEncoder:
 
     def start(self) -> list[WireEvent]:
         """``message_start`` then a ``ping``, as Anthropic sends them."""
+        self._started = True
         message = wire.MessageResponse(
             id=message_id(),
             role="assistant",
@@ -145,12 +159,14 @@ class StreamEncoder:
             content=[],
             stop_reason=None,
             stop_sequence=None,
-            usage=wire.Usage(input_tokens=self.prompt_tokens, output_tokens=1),
+            usage=wire_usage(self.prompt_usage(), writes=self.writes),
         )
         return [wire.MessageStartEvent(message=message), wire.PingEvent()]
 
     def feed(self, event: GenerationEvent) -> list[WireEvent]:
-        """Events for one domain event."""
+        """Events for one domain event (``message_start`` before the first)."""
+        if not self._started:
+            return [*self.start(), *self.feed(event)]
         if isinstance(event, TextDelta):
             return [*self._ensure("text"), self._delta(wire.TextDelta(text=event.text))]
         if isinstance(event, ThinkingDelta):
@@ -174,8 +190,13 @@ class StreamEncoder:
     # The ``StreamCodec`` of ``pensieve_server.streaming``:
 
     def opening(self) -> list[bytes]:
-        """``message_start`` and the first ping."""
-        return [frame(e) for e in self.start()]
+        """Nothing yet: ``message_start`` waits for the first event.
+
+        By then the engine has admitted the request and knows its cache hit, so the usage
+        ``message_start`` reports is the final one. A request still queued when the first ping
+        is due gets its ``message_start`` then (Anthropic's streams start with it).
+        """
+        return []
 
     def encode(self, event: GenerationEvent) -> list[bytes]:
         """The frames of one event."""
@@ -186,7 +207,9 @@ class StreamEncoder:
         return []
 
     def ping(self) -> bytes:
-        """A ``ping`` event."""
+        """A ``ping`` event (``message_start`` first, if it has not been sent)."""
+        if not self._started:
+            return b"".join(frame(e) for e in self.start())
         return frame(wire.PingEvent())
 
     def error(self, kind: ErrorKind, message: str) -> bytes:
@@ -229,6 +252,8 @@ class StreamEncoder:
         )
         return [
             *self._close(),
-            wire.MessageDeltaEvent(delta=body, usage=wire_usage(finished.usage)),
+            wire.MessageDeltaEvent(
+                delta=body, usage=wire_usage(finished.usage, writes=self.writes)
+            ),
             wire.MessageStopEvent(),
         ]

@@ -9,8 +9,8 @@ from starlette.responses import Response, StreamingResponse
 from pensieve_api import count_tokens_decoder, encoder, messages_decoder
 from pensieve_api.anthropic import requests as wire
 from pensieve_api.anthropic.responses import CountTokensResponse
-from pensieve_core import GenerationRequest
-from pensieve_server.anthropic.requests import skipped_tools, to_domain
+from pensieve_core import GenerationRequest, Usage
+from pensieve_server.anthropic.requests import asks_for_caching, skipped_tools, to_domain
 from pensieve_server.anthropic.responses import MessageBuilder, StreamEncoder
 from pensieve_server.anthropic.signatures import ThinkingSigner
 from pensieve_server.errors import CLIENT_CLOSED, decode_body
@@ -39,7 +39,15 @@ class MessagesEndpoints:
         mark_logged(request.scope)
         if body.stream:
             codec = StreamEncoder(
-                model=body.model, prompt_tokens=generation.prompt_tokens, signer=self._signer
+                model=body.model,
+                prompt_usage=lambda: Usage(
+                    generation.prompt_tokens,
+                    1,
+                    generation.cached_tokens,
+                    generation.cache_write_tokens,
+                ),
+                signer=self._signer,
+                writes=asks_for_caching(body),
             )
             return StreamingResponse(
                 stream(
@@ -52,7 +60,9 @@ class MessagesEndpoints:
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
             )
-        builder = MessageBuilder(model=body.model, signer=self._signer)
+        builder = MessageBuilder(
+            model=body.model, signer=self._signer, writes=asks_for_caching(body)
+        )
         finished = await collect(
             generation, builder.add, model=body.model, receive=request.receive, drain=state.drain
         )
