@@ -65,8 +65,12 @@ lint: install ## ruff (format check + lint) and the import-linter layer contract
 typecheck: install ## mypy --strict over every package's src/
 	$(UV) run --no-sync mypy packages/*/src apps/*/src
 
+.PHONY: coder-gguf
+coder-gguf: ## Fetch once and verify the Qwen2.5-Coder GGUF (the tests take Qwen's real vocabulary from it)
+	@UV=$(UV) bash scripts/fetch-model-coder.sh --fetch-only
+
 .PHONY: pytest
-pytest: install ## The test suite only (slow tests deselected)
+pytest: install coder-gguf ## The test suite only (slow tests deselected)
 	$(TEST_ENV) $(UV) run --no-sync pytest
 
 .PHONY: test

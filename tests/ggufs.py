@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,31 @@ def llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 def smollm_vocab() -> dict[str, object]:
     reader = GGUFReader(str(embedded_gguf()))
+    keys = ["tokens", "merges", "token_type", "pre", "bos_token_id", "eos_token_id"]
+    vocab = {k: _field(reader, f"tokenizer.ggml.{k}") for k in keys}
+    vocab["chat_template"] = _field(reader, "tokenizer.chat_template")
+    return vocab
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CODER_GGUF = ROOT / "models" / ".downloads" / "qwen2.5-coder-0.5b-instruct.gguf"
+
+
+def coder_gguf() -> Path:
+    """The registry's Qwen2.5-Coder GGUF, fetched once by ``make model-coder``'s script.
+
+    ``make test`` fetches it before the tests run; this only fetches when run another way.
+    """
+    if not CODER_GGUF.is_file():
+        subprocess.run(
+            ["bash", str(ROOT / "scripts" / "fetch-model-coder.sh"), "--fetch-only"], check=True
+        )
+    return CODER_GGUF
+
+
+def qwen_vocab() -> dict[str, object]:
+    """Qwen2.5's real vocabulary (151,936 tokens, special `<tool_call>`) and chat template."""
+    reader = GGUFReader(str(coder_gguf()))
     keys = ["tokens", "merges", "token_type", "pre", "bos_token_id", "eos_token_id"]
     vocab = {k: _field(reader, f"tokenizer.ggml.{k}") for k in keys}
     vocab["chat_template"] = _field(reader, "tokenizer.chat_template")
@@ -168,6 +194,14 @@ def write_tiny_llama(
         add(p + "ffn_gate.weight", h + "mlp.gate_proj.weight", mat(hidden * 2, hidden), matrix_type)
         add(p + "ffn_up.weight", h + "mlp.up_proj.weight", mat(hidden * 2, hidden), matrix_type)
         add(p + "ffn_down.weight", h + "mlp.down_proj.weight", mat(hidden, hidden * 2), matrix_type)
+        if arch == "qwen2":  # Qwen2's attention projections have biases
+            for part, rows in (
+                ("q", hidden),
+                ("k", kv_heads * head_dim),
+                ("v", kv_heads * head_dim),
+            ):
+                bias = (rng.standard_normal(rows) * 0.1).astype(np.float32)
+                add(f"{p}attn_{part}.bias", f"{h}self_attn.{part}_proj.bias", bias, Q.F32)
         add(
             p + "attn_norm.weight", h + "input_layernorm.weight", np.ones(hidden, np.float32), Q.F32
         )

@@ -92,6 +92,46 @@ def unpermute_rows(rows: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
     return split.swapaxes(1, 2).reshape(shape)
 
 
+# Control tokens that end a generation whatever the GGUF names as EOS (llama.cpp's own list, in
+# llama-vocab.cpp): Qwen's `<|endoftext|>` beside `<|im_end|>`, Llama 3's `<|eom_id|>`...
+_END_OF_GENERATION = frozenset(
+    {
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|eot_id|>",
+        "<|eom_id|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|end_of_text|>",
+        "<end_of_utterance>",
+        "<EOT>",
+        "<|return|>",
+        "<|call|>",
+    }
+)
+_CONTROL = 3
+"""``tokenizer.ggml.token_type`` of control (special) tokens."""
+
+
+def _end_of_generation(reader: GGUFReader, tokens: list[str]) -> int | list[int] | None:
+    """The EOS id, with every other end-of-generation token (a list when there are several)."""
+    eos = _field(reader, "tokenizer.ggml.eos_token_id")
+    ids = [int(eos)] if eos is not None else []
+    for key in ("eot_token_id", "eom_token_id"):
+        if (value := _field(reader, f"tokenizer.ggml.{key}")) is not None:
+            ids.append(int(value))
+    types = _field(reader, "tokenizer.ggml.token_type") or []
+    ids += [
+        i
+        for i, (text, kind) in enumerate(zip(tokens, types, strict=False))
+        if kind == _CONTROL and text in _END_OF_GENERATION
+    ]
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return None
+    return unique[0] if len(unique) == 1 else unique
+
+
 def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, Any]:
     def need(key: str) -> Any:
         value = _field(reader, f"{arch}.{key}")
@@ -122,7 +162,7 @@ def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, 
         "tie_word_embeddings": tied,
         "torch_dtype": "float16",
         "bos_token_id": _field(reader, "tokenizer.ggml.bos_token_id"),
-        "eos_token_id": _field(reader, "tokenizer.ggml.eos_token_id"),
+        "eos_token_id": _end_of_generation(reader, tokens),
     }
     scaling = _field(reader, f"{arch}.rope.scaling.type")
     factor = _field(reader, f"{arch}.rope.scaling.factor")
