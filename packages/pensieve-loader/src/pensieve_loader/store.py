@@ -20,6 +20,10 @@ from pensieve_loader.validate import ModelSummary, validate_model_dir
 
 log = structlog.get_logger()
 
+CONVERTER_VERSION = 2
+"""Bumped when conversion output changes: models converted by an older one are converted again
+(2: every GGML type stays quantized; every end-of-generation token is an EOS)."""
+
 Source = Literal["embedded", "directory", "gguf", "models-dir", "hub"]
 
 
@@ -146,7 +150,11 @@ class ModelStore:
         self, gguf: Path, name: str, *, source: Source, force: bool = False
     ) -> ResolvedModel:
         destination = self.models_dir / name
-        stamp = {"converted_from": gguf.name, "size": gguf.stat().st_size}
+        stamp = {
+            "converted_from": gguf.name,
+            "size": gguf.stat().st_size,
+            "converter": CONVERTER_VERSION,
+        }
         marker = destination / "pensieve.json"
         if not force and marker.is_file():
             try:

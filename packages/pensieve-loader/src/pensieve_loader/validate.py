@@ -113,7 +113,9 @@ def _check_layers(tensors: dict[str, TensorEntry], config: dict[str, Any], model
     )
     by_layer: dict[int, set[str]] = {}
     for name in tensors:
-        if match := _LAYER.search(name):
+        # A module may be quantized in one layer and dense in another (GGUF "K_M" mixes,
+        # mlx-lm's per-module overrides): only its weight and bias must be in every layer.
+        if (match := _LAYER.search(name)) and not name.endswith((".scales", ".biases")):
             by_layer.setdefault(int(match.group(1)), set()).add(match.group(2))
     where = str(model_dir)
     if n_layers and by_layer and sorted(by_layer) != list(range(int(n_layers))):
@@ -130,6 +132,26 @@ def _check_layers(tensors: dict[str, TensorEntry], config: dict[str, Any], model
                     f"layer {index} lacks tensor {missing[0]!r} in the weights of {where!r}",
                     path=where,
                 )
+    for name, entry in sorted(tensors.items()):
+        if entry.dtype != "U32" or not name.endswith(".weight"):
+            continue
+        # Packed codes need their scales, and affine ones (float scales) their biases too.
+        module = name.removesuffix(".weight")
+        scales = tensors.get(f"{module}.scales")
+        lacking = (
+            "scales"
+            if scales is None
+            else "biases"
+            if scales.dtype != "U8" and f"{module}.biases" not in tensors
+            else None
+        )
+        if lacking:
+            match = _LAYER.search(module)
+            what = f"layer {match.group(1)}" if match else "the model"
+            part = match.group(2) if match else module
+            raise ModelFormatError(
+                f"{what} lacks tensor '{part}.{lacking}' in the weights of {where!r}", path=where
+            )
 
 
 def _check_embedding(

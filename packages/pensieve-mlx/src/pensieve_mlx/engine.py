@@ -170,18 +170,22 @@ class MLXEngine:
         if mode == "tool":
             tools = tuple(t for t in tools if t.name == request.tool_choice.name)
         check_tool_schemas(tools)
+        markers = self._factory().call_markers
         if mode in ("any", "tool") or (policy == "always" and not _answers_tool_result(request)):
-            lark = forced_call_grammar(tools)
+            lark = forced_call_grammar(tools, markers)
         elif policy == "lazy":
-            lark = lazy_call_grammar(tools)
+            lark = lazy_call_grammar(tools, markers)
         else:
             return [], False
         return [self._grammar(lark)], True
 
-    def _grammar(self, lark: str) -> Any:
+    def _factory(self) -> GrammarFactory:
         if self._grammars is None:
             self._grammars = GrammarFactory(self._loaded.tokenizer._tokenizer, self._vocab_size)
-        return self._grammars.processor(lark)
+        return self._grammars
+
+    def _grammar(self, lark: str) -> Any:
+        return self._factory().processor(lark)
 
     def _prepare(
         self, request: GenerationRequest

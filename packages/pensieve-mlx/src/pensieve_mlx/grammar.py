@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import llguidance
@@ -104,7 +105,28 @@ def _lark_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def forced_call_grammar(tools: Sequence[ToolSpec]) -> str:
+@dataclass(frozen=True, slots=True)
+class CallMarkers:
+    """The call markers as lark terms: quoted text, or ``<[id]>`` where one is a special token.
+
+    Qwen2.5/3 (and Llama 3, Mistral...) have ``<tool_call>`` as one special token: written as text
+    in the grammar, the model's own marker token would be refused (llguidance never lets a special
+    token match text).
+    """
+
+    open: str = _lark_string(CALL_OPEN)
+    close: str = _lark_string(CALL_CLOSE)
+
+    @property
+    def special(self) -> bool:
+        """Whether the opener is a special token (a trigger token, not a lazy text match)."""
+        return self.open.startswith("<[")
+
+
+TEXT_MARKERS = CallMarkers()
+
+
+def forced_call_grammar(tools: Sequence[ToolSpec], markers: CallMarkers = TEXT_MARKERS) -> str:
     """One ``<tool_call>`` block calling one of ``tools`` with schema-valid arguments.
 
     Each tool's arguments are their own ``%json`` rule, so ``$ref``s (``#/$defs/...``, what
@@ -112,7 +134,7 @@ def forced_call_grammar(tools: Sequence[ToolSpec]) -> str:
     """
     lines = [
         "%llguidance {}",
-        f"start: {_lark_string(CALL_OPEN + chr(10))} call {_lark_string(chr(10) + CALL_CLOSE)}",
+        f'start: {markers.open} "\\n" call "\\n" {markers.close}',
         "call: " + " | ".join(f"call_{i}" for i in range(len(tools))),
     ]
     for i, tool in enumerate(tools):
@@ -121,18 +143,35 @@ def forced_call_grammar(tools: Sequence[ToolSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def lazy_call_grammar(tools: Sequence[ToolSpec]) -> str:
+def lazy_call_grammar(tools: Sequence[ToolSpec], markers: CallMarkers = TEXT_MARKERS) -> str:
     """Free text; once the model opens a call, the call must name a tool and fit its schema."""
-    tags = [
-        llguidance.StructTag(
-            trigger=CALL_OPEN,
-            begin=f"{CALL_OPEN}\n{_call_prefix(t)}",
-            grammar=_arguments_schema(t),
-            end=f"}}\n{CALL_CLOSE}",
-        )
-        for t in tools
+    if not markers.special:
+        tags = [
+            llguidance.StructTag(
+                trigger=CALL_OPEN,
+                begin=f"{CALL_OPEN}\n{_call_prefix(t)}",
+                grammar=_arguments_schema(t),
+                end=f"}}\n{CALL_CLOSE}",
+            )
+            for t in tools
+        ]
+        return llguidance.StructTag.to_grammar(tags, assume_special=False)
+    # What StructTag.to_grammar writes for a special-token trigger, with the closing marker a
+    # token as well (its ``end`` can only be text). Text cannot hold a special token, so the
+    # text before a call ends where the marker token comes.
+    lines = [
+        "%llguidance {}",
+        "start: (" + " | ".join(f"tag_{i}" for i in range(len(tools))) + ")* tag_end",
+        "tag_end: TAG_TEXT",
+        r"TAG_TEXT: /(.|\n)*/",
     ]
-    return llguidance.StructTag.to_grammar(tags, assume_special=False)
+    for i, tool in enumerate(tools):
+        begin = _lark_string("\n" + _call_prefix(tool))
+        schema = json.dumps(_arguments_schema(tool))
+        lines.append(
+            f'tag_{i}: TAG_TEXT {markers.open} {begin} %json {schema} "}}\\n" {markers.close}'
+        )
+    return "\n".join(lines) + "\n"
 
 
 class GrammarFactory:
@@ -141,6 +180,16 @@ class GrammarFactory:
     def __init__(self, hf_tokenizer: Any, vocab_size: int) -> None:
         self._ll_tokenizer = llguidance.hf.from_tokenizer(hf_tokenizer)
         self._vocab_size = vocab_size
+        self.call_markers = CallMarkers(
+            self._marker(hf_tokenizer, CALL_OPEN), self._marker(hf_tokenizer, CALL_CLOSE)
+        )
+        """How the call grammars must write the markers for this tokenizer."""
+
+    def _marker(self, hf_tokenizer: Any, text: str) -> str:
+        ids = hf_tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) == 1 and self._ll_tokenizer.is_special_token(ids[0]):
+            return f"<[{ids[0]}]>"
+        return _lark_string(text)
 
     def processor(self, lark: str) -> GrammarProcessor:
         """A fresh logits processor for one sequence."""

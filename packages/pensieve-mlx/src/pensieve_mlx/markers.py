@@ -38,6 +38,9 @@ class ModelMarkers:
     """Empty where a call runs to the end of the response (Mistral's ``[TOOL_CALLS]``)."""
     parse_call: CallParser | None = None
     """``None``: the body is Hermes JSON, read (and streamed) by the router itself."""
+    hidden: frozenset[str] = frozenset()
+    """Texts of special tokens that are never output (``<|endoftext|>``, ``<|im_start|>``...):
+    mlx-lm's detokenizer writes every token as text, markers and control tokens alike."""
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any, *, native_tools: bool) -> ModelMarkers:
@@ -53,18 +56,36 @@ class ModelMarkers:
         parser = getattr(tokenizer, "tool_parser", None)
         start = getattr(tokenizer, "tool_call_start", None)
         hermes_body = getattr(parser, "__module__", None) == _JSON_PARSER
-        if not native_tools or parser is None or not start or hermes_body:
-            return think
-        return replace(
-            think,
-            call_start=start,
-            call_end=tokenizer.tool_call_end or "",
-            parse_call=_mlx_lm_parser(parser),
-        )
+        markers = think
+        if native_tools and parser is not None and start and not hermes_body:
+            markers = replace(
+                think,
+                call_start=start,
+                call_end=tokenizer.tool_call_end or "",
+                parse_call=_mlx_lm_parser(parser),
+            )
+        routed = {
+            markers.think_start,
+            markers.think_end,
+            markers.call_start,
+            markers.call_end,
+            HERMES.call_start,
+            HERMES.call_end,
+        }
+        return replace(markers, hidden=_special_texts(tokenizer) - routed)
 
 
 HERMES = ModelMarkers()
 """Qwen's ``<tool_call>`` JSON: what the fallback prompt and the call grammar write."""
+
+
+def _special_texts(tokenizer: Any) -> frozenset[str]:
+    """The texts of the tokenizer's special tokens (those it marks ``special``)."""
+    hf = getattr(tokenizer, "_tokenizer", tokenizer)
+    decoder = getattr(hf, "added_tokens_decoder", None) or {}
+    return frozenset(
+        str(t.content) for t in decoder.values() if getattr(t, "special", False) and t.content
+    )
 
 
 def openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:

@@ -132,6 +132,9 @@ class TextRouter:
     def feed(self, text: str) -> list[GenerationEvent]:
         """Route a piece of text."""
         self._events = []
+        # A special token's text comes whole in one piece (the detokenizer adds whole tokens).
+        for special in self.markers.hidden:
+            text = text.replace(special, "")
         self._pending += text
         self._drain(final=False)
         return self._events
