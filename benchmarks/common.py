@@ -64,8 +64,13 @@ def process(
 
 
 @contextmanager
-def pensieve(model_dir: Path, *extra: str) -> Iterator[tuple[str, float]]:
-    """A Pensieve server; yields its URL and the seconds from launch to a healthy /health."""
+def pensieve(
+    model_dir: Path, *extra: str, cache_dir: Path | None = None
+) -> Iterator[tuple[str, float]]:
+    """A Pensieve server; yields its URL and the seconds from launch to a healthy /health.
+
+    ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart).
+    """
     port = free_port()
     argv = [
         sys.executable,
@@ -82,7 +87,7 @@ def pensieve(model_dir: Path, *extra: str) -> Iterator[tuple[str, float]]:
     ]
     env = {
         "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
-        "PENSIEVE_CACHE_DIR": str(WORK / f"cache-{port}"),
+        "PENSIEVE_CACHE_DIR": str(cache_dir or WORK / f"cache-{port}"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
     with process(argv, WORK / f"pensieve-{port}.log", env) as proc:

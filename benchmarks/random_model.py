@@ -25,6 +25,18 @@ SHAPES = {
         "max_position_embeddings": 4096,
         "tie_word_embeddings": False,
     },
+    "smollm2-135m-32k": {
+        "model_type": "llama",
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 100000.0,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": True,
+    },
     "tiny": {
         "model_type": "phi3",
         "hidden_size": 64,
@@ -43,7 +55,7 @@ SHAPES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="phi3-mini")
-    parser.add_argument("--bits", type=int, default=4)
+    parser.add_argument("--bits", type=int, default=4, help="0: float16, not quantized.")
     parser.add_argument("--group-size", type=int, default=64)
     parser.add_argument("--tokenizer-from", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -60,11 +72,17 @@ def main() -> None:
     arch = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
     model = arch.Model(arch.ModelArgs.from_dict(config))
     model.set_dtype(mx.float16)
-    nn.quantize(model, group_size=args.group_size, bits=args.bits)
+    if args.bits:
+        nn.quantize(model, group_size=args.group_size, bits=args.bits)
     mx.eval(model.parameters())
     args.out.mkdir(parents=True, exist_ok=True)
     save_model(args.out, model)
-    config["quantization"] = {"group_size": args.group_size, "bits": args.bits, "mode": "affine"}
+    if args.bits:
+        config["quantization"] = {
+            "group_size": args.group_size,
+            "bits": args.bits,
+            "mode": "affine",
+        }
     config["torch_dtype"] = "float16"
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
     for name in ("tokenizer.json", "tokenizer_config.json"):

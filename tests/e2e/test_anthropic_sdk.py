@@ -250,3 +250,45 @@ def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> Non
     )
     total = usage.input_tokens + (usage.cache_read_input_tokens or 0)
     assert counted.input_tokens == total + (usage.cache_creation_input_tokens or 0)
+
+
+def test_cache_miss_reasons_reach_the_sdk_types(client: anthropic.Anthropic) -> None:
+    """``diagnostics.previous_message_id``: a grown conversation hits; a changed system misses."""
+    system = "You are a geography tutor. " + "Keep answers short. " * 40
+    first = client.messages.create(
+        model="claude-opus-5-5",
+        max_tokens=4,
+        system=system,
+        messages=QUESTION,
+        extra_body=GREEDY,
+        diagnostics={"previous_message_id": None},
+    )
+    assert first.diagnostics is not None
+    assert first.diagnostics.cache_miss_reason is None
+    grown = [
+        *QUESTION,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": "And of Spain?"},
+    ]
+    second = client.messages.create(
+        model="claude-opus-5-5",
+        max_tokens=4,
+        system=system,
+        messages=grown,  # type: ignore[arg-type]
+        extra_body=GREEDY,
+        diagnostics={"previous_message_id": first.id},
+    )
+    assert second.diagnostics is not None
+    assert second.diagnostics.cache_miss_reason is None, "appending hits the cache"
+    third = client.messages.create(
+        model="claude-opus-5-5",
+        max_tokens=4,
+        system="A different tutor.",
+        messages=grown,  # type: ignore[arg-type]
+        extra_body=GREEDY,
+        diagnostics={"previous_message_id": second.id},
+    )
+    assert third.diagnostics is not None
+    miss = third.diagnostics.cache_miss_reason
+    assert isinstance(miss, anthropic.types.CacheMissSystemChanged)
+    assert miss.cache_missed_input_tokens > 200

@@ -11,7 +11,7 @@ from mlx_lm.models.cache import KVCache, RotatingKVCache
 from pensieve_core import GenerationRequest, Message, SamplingParams, TextPart
 from pensieve_loader.gguf_convert import convert_gguf
 from pensieve_mlx import MLXEngine, MLXEngineConfig
-from pensieve_mlx.prefix_cache import PrefixCache
+from pensieve_mlx.prefix_cache import KVCodec, PrefixCache
 from tests.ggufs import smollm_vocab, write_tiny_llama
 from tests.mlx.conftest import collect, load_engine
 
@@ -92,6 +92,26 @@ def test_snapshot_caches_reuse_whole_boundaries() -> None:
     assert cache[0].offset == 300
     assert tree.fetch([*SETUP, 1])[1] == len(SETUP)
     assert tree.fetch([*SETUP[:299], 1, 2])[1] == 0, "no boundary is a prefix of it"
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_kv_takes_a_fraction_of_the_memory(bits: int) -> None:
+    tokens = list(range(300))
+    cache = []
+    for _ in range(2):
+        layer = KVCache()
+        x = mx.random.normal((1, 2, len(tokens), 64))
+        layer.update_and_fetch(x, x * 0.5)
+        cache.append(layer)
+    plain = PrefixCache(max_bytes=1 << 30, max_entries=8)
+    packed = PrefixCache(max_bytes=1 << 30, max_entries=8, codec=KVCodec(bits=bits))
+    plain.store(tokens, cache)
+    packed.store(tokens, cache)
+    assert packed.nbytes < plain.nbytes * (0.3 if bits == 8 else 0.17)
+    back, cached = packed.fetch([*tokens, 1])
+    assert cached == len(tokens)
+    error = mx.abs(back[0].keys - cache[0].keys[..., : len(tokens), :]).max().item()
+    assert error < (0.05 if bits == 8 else 0.8), error
 
 
 @pytest.fixture(name="long_model", scope="module")

@@ -107,6 +107,12 @@ class MetricsRegistry:
             buckets=_RATE_BUCKETS,
             registry=r,
         )
+        self.cache_misses = Counter(
+            "pensieve_prefix_cache_misses",
+            "Requests that did not reuse their conversation's cached prefix, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.model_load = Gauge(
             "pensieve_model_load_seconds", "Time the model took to load.", registry=r
         )
@@ -132,6 +138,10 @@ class MetricsRegistry:
         if timings.decode_tokens_per_s > 0:
             self.decode_rate.observe(timings.decode_tokens_per_s)
             self._recent_rates.append(timings.decode_tokens_per_s)
+
+    def observe_cache_miss(self, reason: str) -> None:
+        """Count one prompt-cache miss (``tools_changed``, ``system_changed``...)."""
+        self.cache_misses.labels(reason=reason).inc()
 
     def recent_decode_tokens_per_s(self) -> float:
         """Mean decode speed of the last 20 requests (0 before any)."""

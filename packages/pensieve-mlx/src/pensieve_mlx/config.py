@@ -13,6 +13,8 @@ GIB = 1024 * MIB
 
 Precision = Literal["auto", "float32", "float16", "bfloat16", "quantized"]
 ToolGrammar = Literal["lazy", "always", "forced", "off"]
+KVBits = Annotated[int, msgspec.Meta(ge=0, le=8, multiple_of=4)]
+"""0, 4 or 8."""
 # Constraints as types: msgspec enforces them wherever the config is decoded (file, env, flags).
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -77,6 +79,16 @@ class MLXEngineConfig:
         metadata={
             "help": "Most branches (distinct sequences) the prefix cache keeps; their shared "
             "prefixes are held once."
+        },
+    )
+    kv_bits: KVBits = field(
+        default=0,
+        metadata={
+            "help": "Bits the prefix cache keeps its KV in: 8 or 4 (MLX's affine quantization, "
+            "groups of 64), 0 for as computed. A long session's cached prefixes then take about a "
+            "half or a quarter of the memory; a reused prefix is dequantized, so answers may "
+            "differ slightly from a fresh prefill. The running batch's KV stays as computed "
+            "(mlx-lm's batch generator has no quantized KV)."
         },
     )
     prefix_cache_dir: str = field(

@@ -38,9 +38,40 @@ def sliceable(cache: Sequence[Any]) -> bool:
     return bool(cache) and all(type(c) is KVCache for c in cache)
 
 
-def _cut(array: mx.array, start: int, end: int) -> mx.array:
+Stored = tuple[mx.array, ...]
+"""A segment's keys or values for one layer: the array, or MLX's ``(codes, scales, biases)``."""
+
+
+def _cut(stored: Stored, start: int, end: int) -> Stored:
     # A copy, not a view: a view keeps the whole source buffer (the batch's KV) alive.
-    return mx.contiguous(array[..., start:end, :])
+    return tuple(mx.contiguous(part[..., start:end, :]) for part in stored)
+
+
+@dataclass(frozen=True, slots=True)
+class KVCodec:
+    """How the tree holds KV: as computed, or quantized (``engine.kv-bits``).
+
+    mlx-lm's batch generator has no quantized KV, so the running batch keeps its KV as computed;
+    what the tree keeps for later (most of a long session's memory) is quantized, and a reused
+    prefix is dequantized when it is handed back.
+    """
+
+    bits: int = 0
+    group_size: int = 64
+
+    def pack(self, array: mx.array) -> Stored:
+        """``array`` as the tree keeps it."""
+        if self.bits and array.shape[-1] % self.group_size == 0:
+            codes, scales, biases = mx.quantize(array, group_size=self.group_size, bits=self.bits)
+            return (codes, scales, biases)
+        return (mx.contiguous(array),)
+
+    def unpack(self, stored: Stored) -> mx.array:
+        """The KV ``stored`` holds."""
+        if len(stored) == 1:
+            return stored[0]
+        codes, scales, biases = stored
+        return mx.dequantize(codes, scales, biases, group_size=self.group_size, bits=self.bits)
 
 
 @dataclass(eq=False, slots=True)
@@ -51,9 +82,9 @@ class _Node:
     """Tokens before the segment (its depth)."""
     parent: _Node | None
     children: dict[int, _Node] = field(default_factory=dict)
-    keys: list[mx.array] = field(default_factory=list)
+    keys: list[Stored] = field(default_factory=list)
     """Per layer, the segment's keys (sliceable caches)."""
-    values: list[mx.array] = field(default_factory=list)
+    values: list[Stored] = field(default_factory=list)
     snapshot: list[Any] | None = None
     """A whole cache holding exactly the tokens up to this node's end (snapshot caches)."""
     used: int = 0
@@ -65,7 +96,7 @@ class _Node:
 
     @property
     def nbytes(self) -> int:
-        held = sum(int(a.nbytes) for a in itertools.chain(self.keys, self.values))
+        held = sum(int(a.nbytes) for s in itertools.chain(self.keys, self.values) for a in s)
         if self.snapshot is not None:
             held += sum(int(c.nbytes) for c in self.snapshot)
         return held
@@ -75,8 +106,8 @@ class _Node:
         upper = _Node(self.tokens[:at], self.start, self.parent, used=self.used)
         upper.keys = [_cut(k, 0, at) for k in self.keys]
         upper.values = [_cut(v, 0, at) for v in self.values]
-        self.keys = [_cut(k, at, k.shape[-2]) for k in self.keys]
-        self.values = [_cut(v, at, v.shape[-2]) for v in self.values]
+        self.keys = [_cut(k, at, k[0].shape[-2]) for k in self.keys]
+        self.values = [_cut(v, at, v[0].shape[-2]) for v in self.values]
         mx.eval(upper.keys, upper.values, self.keys, self.values)
         assert self.parent is not None, "the root is never split"
         self.parent.children[self.tokens[0]] = upper
@@ -106,7 +137,8 @@ class Match:
 class PrefixCache:
     """A byte-budgeted tree of prompt prefixes (see the module docstring)."""
 
-    def __init__(self, *, max_bytes: int, max_entries: int) -> None:
+    def __init__(self, *, max_bytes: int, max_entries: int, codec: KVCodec | None = None) -> None:
+        self.codec = codec or KVCodec()
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.enabled = max_bytes > 0 and max_entries > 0
@@ -183,13 +215,14 @@ class PrefixCache:
         layers = len(match.path[0][0].keys)
         keys: list[list[mx.array]] = [[] for _ in range(layers)]
         values: list[list[mx.array]] = [[] for _ in range(layers)]
+        unpack = self.codec.unpack
         for node, _ in match.path:
             take = min(len(node.tokens), length - node.start)
             if take <= 0:
                 break
             for i in range(layers):
-                keys[i].append(node.keys[i][..., :take, :])
-                values[i].append(node.values[i][..., :take, :])
+                keys[i].append(unpack(tuple(p[..., :take, :] for p in node.keys[i])))
+                values[i].append(unpack(tuple(p[..., :take, :] for p in node.values[i])))
         cache: list[Any] = []
         for k, v in zip(keys, values, strict=True):
             layer = KVCache()
@@ -234,8 +267,9 @@ class PrefixCache:
         now = next(self._clock)
         if end < len(tokens):
             leaf = _Node(tokens[end:], end, node, used=now)
-            leaf.keys = [_cut(c.keys, end, len(tokens)) for c in cache]
-            leaf.values = [_cut(c.values, end, len(tokens)) for c in cache]
+            pack = self.codec.pack
+            leaf.keys = [pack(c.keys[..., end : len(tokens), :]) for c in cache]
+            leaf.values = [pack(c.values[..., end : len(tokens), :]) for c in cache]
             mx.eval(leaf.keys, leaf.values)
             node.children[tokens[end]] = leaf
             self._bytes += leaf.nbytes

@@ -23,7 +23,7 @@ from mlx_lm.generate import BatchGenerator
 from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.jobs import Job
-from pensieve_mlx.prefix_cache import PrefixCache
+from pensieve_mlx.prefix_cache import KVCodec, PrefixCache
 from pensieve_mlx.prefix_disk import DiskPrefixes
 
 log = structlog.get_logger()
@@ -55,7 +55,9 @@ class Worker:
         self._lock = threading.Lock()
         self._queued = 0
         self.prefix_cache = PrefixCache(
-            max_bytes=config.prefix_cache_bytes, max_entries=config.prefix_cache_entries
+            max_bytes=config.prefix_cache_bytes,
+            max_entries=config.prefix_cache_entries,
+            codec=KVCodec(bits=config.kv_bits),
         )
         self._generator = self._new_generator()
         self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)

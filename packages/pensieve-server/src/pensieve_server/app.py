@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from starlette.types import Scope
 
 from pensieve_core import Engine
 from pensieve_server import anthropic, openai
+from pensieve_server.anthropic.warm import warm_up
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
 from pensieve_server.info import health, prometheus_metrics, root
@@ -54,7 +56,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Warmed in the background: the server answers (and queues requests) meanwhile.
+        warming = (
+            asyncio.create_task(warm_up(engine, state.defaults, config.warm_requests))
+            if config.warm_requests
+            else None
+        )
         yield
+        if warming is not None:
+            warming.cancel()
         if close_engine:
             await engine.aclose()
 

@@ -126,6 +126,15 @@ class ServerConfig:
             "closed. The server raises its open-file limit to the system's hard limit at start."
         },
     )
+    warm_requests: tuple[NonBlank, ...] = field(
+        default=(),
+        metadata={
+            "help": "Anthropic requests (JSON files: a Messages body, or a recording with "
+            "``body_json``) prefilled into the prefix cache when the server starts, so that the "
+            "first real turn with the same system prompt and tools reads them from the cache "
+            "(``pensieve start --warm FILE``)."
+        },
+    )
     graceful_timeout_s: Seconds = field(
         default=30 * SECONDS,
         metadata={"help": "How long shutdown waits for in-flight requests."},

@@ -16,6 +16,10 @@ class Observer(Protocol):
         """One HTTP request ended on ``route`` (a route template, or ``other``)."""
         ...
 
+    def observe_cache_miss(self, reason: str) -> None:
+        """A request did not reuse its conversation's cached prefix, for ``reason``."""
+        ...
+
     def recent_decode_tokens_per_s(self) -> float:
         """Decode speed of recent generations (shown by ``/health``)."""
         ...

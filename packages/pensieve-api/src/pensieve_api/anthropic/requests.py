@@ -339,6 +339,12 @@ class OutputConfig(WireIn):
     effort: str | None = None
 
 
+class DiagnosticsParam(WireIn):
+    """``diagnostics``: ask why the prompt cache missed, against an earlier response."""
+
+    previous_message_id: str | None = None
+
+
 class McpServer(WireIn):
     """A remote MCP server Anthropic would connect to (``mcp_servers``); not reachable here."""
 
@@ -378,6 +384,7 @@ class MessagesRequest(WireIn):
     mcp_servers: list[McpServer] | None = None
     cache_control: dict[str, Any] | None = None
     """Automatic caching: one breakpoint on the last cacheable block."""
+    diagnostics: DiagnosticsParam | None = None
 
 
 class CountTokensRequest(WireIn):

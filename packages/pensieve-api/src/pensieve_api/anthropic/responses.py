@@ -49,6 +49,30 @@ class ThinkingContent(WireOut, tag="thinking", tag_field="type"):
 
 ResponseContent = TextContent | ToolUseContent | ThinkingContent
 
+CacheMissType = Literal[
+    "model_changed",
+    "system_changed",
+    "tools_changed",
+    "messages_changed",
+    "previous_message_not_found",
+    "unavailable",
+]
+
+
+class CacheMissReason(WireOut):
+    """Why the prompt cache did not reuse the previous request's prefix."""
+
+    type: CacheMissType
+    cache_missed_input_tokens: int | None = None
+    """Tokens that would have been read from the cache had the prefix matched (not sent for
+    ``previous_message_not_found`` and ``unavailable``)."""
+
+
+class Diagnostics(WireOut):
+    """Request-level diagnostics (sent when the request carried ``diagnostics``)."""
+
+    cache_miss_reason: CacheMissReason | None = None
+
 
 class MessageResponse(WireOut, tag="message", tag_field="type"):
     """A complete (or, in ``message_start``, an empty) assistant message."""
@@ -60,6 +84,7 @@ class MessageResponse(WireOut, tag="message", tag_field="type"):
     stop_reason: StopReason | None
     stop_sequence: str | None
     usage: Usage
+    diagnostics: Diagnostics | None = None
 
 
 # --- stream events ---------------------------------------------------------------------------

@@ -14,7 +14,10 @@ import json
 import os
 import shutil
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -141,6 +144,12 @@ def _warn(target: Target) -> None:
 @click.option(
     "--claude-bin", default="claude", show_default=True, help="The Claude Code executable."
 )
+@click.option(
+    "--warm",
+    is_flag=True,
+    help="First prefill Claude Code's own system prompt and tools (as it sends them from this "
+    "directory) into the running server's prefix cache, so the first turn starts from there.",
+)
 @pass_cli
 def claude(
     ctx: CliContext,
@@ -151,6 +160,7 @@ def claude(
     remove: bool,
     settings_file: Path | None,
     claude_bin: str,
+    warm: bool,
 ) -> None:
     """Run Claude Code against the running server (`pensieve claude -- -p "hi"`).
 
@@ -167,6 +177,8 @@ def claude(
     target = find_target(ctx)
     env = claude_env(target)
     _warn(target)
+    if warm:
+        _warm(target)
     if print_env:
         for name, value in env.items():
             click.echo(f"export {name}={value}")
@@ -181,6 +193,48 @@ def claude(
             "`npm install -g @anthropic-ai/claude-code` (Node.js 18 or newer)"
         )
     os.execve(binary, [binary, *claude_args], {**os.environ, **env})
+
+
+SETUP = "claude-code-setup.json"
+"""Claude Code 2.1.331's first request from a project directory (system prompt and tools; the
+recorded home and project paths are placeholders, replaced by this user's and directory's)."""
+
+
+def setup_request(home: Path, project: Path) -> bytes:
+    """Claude Code's setup request as it would send it from ``project``, for ``max_tokens: 0``."""
+    text = resources.files("pensieve_cli").joinpath("data", SETUP).read_text()
+    # Claude Code names a project's memory directory after its path, with '/' written as '-'.
+    text = text.replace("-workspace-project", str(project).replace("/", "-"))
+    text = text.replace("/home/claude-user", str(home)).replace("/workspace/project", str(project))
+    return text.encode()
+
+
+def _warm(target: Target) -> None:
+    body = setup_request(Path.home(), Path.cwd())
+    request = urllib.request.Request(
+        f"{target.url}/v1/messages",
+        data=body,
+        headers={"content-type": "application/json", "x-api-key": target.api_key},
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as response:
+            usage = json.loads(response.read())["usage"]
+    except urllib.error.HTTPError as e:
+        detail = json.loads(e.read() or b"{}").get("error", {}).get("message", str(e))
+        click.echo(f"warning: warming failed: {detail}", err=True)
+        return
+    except (urllib.error.URLError, OSError) as e:
+        click.echo(f"warning: warming failed: {e}", err=True)
+        return
+    kinds = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    prompt = sum(usage.get(k) or 0 for k in kinds)
+    click.echo(
+        f"warmed Claude Code's setup: {prompt} tokens "
+        f"({usage.get('cache_read_input_tokens') or 0} already cached) "
+        f"in {time.perf_counter() - started:.1f}s",
+        err=True,
+    )
 
 
 def _load(path: Path) -> dict[str, object]:

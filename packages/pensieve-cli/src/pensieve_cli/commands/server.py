@@ -29,6 +29,7 @@ def _flags(
     allow_public: bool,
     sets: tuple[str, ...],
     ctx: CliContext,
+    warm: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     flags: dict[str, Any] = {
         "model": model,
@@ -36,6 +37,7 @@ def _flags(
         "server.port": port,
         "server.api-keys": list(api_keys) or None,
         "server.allow-public": True if allow_public else None,
+        "server.warm-requests": [str(p.resolve()) for p in warm] or None,
     }
     specs = {s.key: s for s in ctx.launcher.settings()}
     for item in sets:
@@ -73,6 +75,12 @@ def healthy(url: str) -> HealthResponse | None:
     "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any config key (repeatable)."
 )
 @click.option(
+    "--warm",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A recorded Anthropic request to prefill into the prefix cache at start (repeatable).",
+)
+@click.option(
     "--detach", "-d", is_flag=True, help="Run in the background; return once it is healthy."
 )
 @click.option(
@@ -91,11 +99,12 @@ def start(
     api_keys: tuple[str, ...],
     allow_public: bool,
     sets: tuple[str, ...],
+    warm: tuple[Path, ...],
     detach: bool,
     wait: float,
 ) -> None:
     """Start the server (foreground by default; Ctrl+C stops it gracefully)."""
-    settings = ctx.settings(_flags(model, host, port, api_keys, allow_public, sets, ctx))
+    settings = ctx.settings(_flags(model, host, port, api_keys, allow_public, sets, ctx, warm))
     url = base_url(settings["server.host"], settings["server.port"])
     pid_file = ctx.pid_file()
     running = pid_file.read()

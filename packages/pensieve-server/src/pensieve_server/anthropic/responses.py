@@ -81,6 +81,9 @@ class MessageBuilder:
     signer: ThinkingSigner
     writes: bool = True
     """Report cache writes (the request asked for caching)."""
+    id: str = field(default_factory=message_id)
+    diagnose: Callable[[], wire.Diagnostics | None] = lambda: None
+    """The response's ``diagnostics``, asked once the cache hit is known."""
     content: list[wire.ResponseContent] = field(default_factory=list)
     _args: dict[int, list[str]] = field(default_factory=dict)
     _calls: dict[int, wire.ToolUseContent] = field(default_factory=dict)
@@ -114,13 +117,14 @@ class MessageBuilder:
             if isinstance(block, wire.ThinkingContent):
                 block.signature = self.signer.sign(block.thinking)
         return wire.MessageResponse(
-            id=message_id(),
+            id=self.id,
             role="assistant",
             model=self.model,
             content=self.content,
             stop_reason=STOP_REASONS[finished.reason],
             stop_sequence=finished.stop_sequence,
             usage=wire_usage(finished.usage, writes=self.writes),
+            diagnostics=self.diagnose(),
         )
 
 
@@ -142,6 +146,9 @@ class StreamEncoder:
     signer: ThinkingSigner
     writes: bool = True
     """Report cache writes (the request asked for caching)."""
+    id: str = field(default_factory=message_id)
+    diagnose: Callable[[], wire.Diagnostics | None] = lambda: None
+    """The response's ``diagnostics``, asked once the cache hit is known."""
     _started: bool = False
     _index: int = -1
     _thinking: list[str] = field(default_factory=list)
@@ -153,13 +160,14 @@ class StreamEncoder:
         """``message_start`` then a ``ping``, as Anthropic sends them."""
         self._started = True
         message = wire.MessageResponse(
-            id=message_id(),
+            id=self.id,
             role="assistant",
             model=self.model,
             content=[],
             stop_reason=None,
             stop_sequence=None,
             usage=wire_usage(self.prompt_usage(), writes=self.writes),
+            diagnostics=self.diagnose(),
         )
         return [wire.MessageStartEvent(message=message), wire.PingEvent()]
 

@@ -8,10 +8,11 @@ from starlette.responses import Response, StreamingResponse
 
 from pensieve_api import count_tokens_decoder, encoder, messages_decoder
 from pensieve_api.anthropic import requests as wire
-from pensieve_api.anthropic.responses import CountTokensResponse
-from pensieve_core import GenerationRequest, Usage
+from pensieve_api.anthropic.responses import CountTokensResponse, Diagnostics
+from pensieve_core import Generation, GenerationRequest, Usage
+from pensieve_server.anthropic.diagnostics import CacheDiagnostics, Fingerprint
 from pensieve_server.anthropic.requests import asks_for_caching, skipped_tools, to_domain
-from pensieve_server.anthropic.responses import MessageBuilder, StreamEncoder
+from pensieve_server.anthropic.responses import MessageBuilder, StreamEncoder, message_id
 from pensieve_server.anthropic.signatures import ThinkingSigner
 from pensieve_server.errors import CLIENT_CLOSED, decode_body
 from pensieve_server.middleware import mark_logged
@@ -27,6 +28,7 @@ class MessagesEndpoints:
 
     def __init__(self, signer: ThinkingSigner) -> None:
         self._signer = signer
+        self._diagnostics = CacheDiagnostics()
         self._skipped: set[str] = set()
         """Server tools already reported as skipped (each is logged once, not every turn)."""
 
@@ -34,9 +36,16 @@ class MessagesEndpoints:
         """Run a Messages request, streaming or not."""
         state = app_state(request)
         body = decode_body(messages_decoder, await request.body())
-        generation = await state.engine.start(self._translate(body, state))
+        translated = self._translate(body, state)
+        generation = await state.engine.start(translated)
         state.requests_served += 1
         mark_logged(request.scope)
+        reply_id = message_id()
+        fingerprint = Fingerprint.of(body.model, translated)
+
+        def diagnose() -> Diagnostics | None:
+            return self._diagnose(body, state, reply_id, fingerprint, generation)
+
         if body.stream:
             codec = StreamEncoder(
                 model=body.model,
@@ -48,6 +57,8 @@ class MessagesEndpoints:
                 ),
                 signer=self._signer,
                 writes=asks_for_caching(body),
+                id=reply_id,
+                diagnose=diagnose,
             )
             return StreamingResponse(
                 stream(
@@ -61,7 +72,11 @@ class MessagesEndpoints:
                 headers=SSE_HEADERS,
             )
         builder = MessageBuilder(
-            model=body.model, signer=self._signer, writes=asks_for_caching(body)
+            model=body.model,
+            signer=self._signer,
+            writes=asks_for_caching(body),
+            id=reply_id,
+            diagnose=diagnose,
         )
         finished = await collect(
             generation, builder.add, model=body.model, receive=request.receive, drain=state.drain
@@ -78,6 +93,37 @@ class MessagesEndpoints:
         return Response(
             encoder.encode(CountTokensResponse(input_tokens=count)), media_type="application/json"
         )
+
+    def _diagnose(
+        self,
+        body: wire.MessagesRequest,
+        state: AppState,
+        reply_id: str,
+        fingerprint: Fingerprint,
+        generation: Generation,
+    ) -> Diagnostics | None:
+        """Explain a cache miss, then keep this prompt's fingerprint for the next requests.
+
+        The reason is logged and counted always, and answered when the request asked.
+        """
+        asked = body.diagnostics
+        previous = asked.previous_message_id if asked is not None else None
+        # Against the named response when there is one, else the conversation's last turn
+        # (logged and counted, and answered only when named: a null id opts in on turn one).
+        reason = self._diagnostics.explain(fingerprint, generation.cached_tokens, previous)
+        self._diagnostics.remember(reply_id, fingerprint, generation.prompt_tokens)
+        if reason is not None:
+            log.info(
+                "cache_miss",
+                reason=reason.type,
+                missed_tokens=reason.cache_missed_input_tokens,
+                cached_tokens=generation.cached_tokens,
+            )
+            if state.observer is not None:
+                state.observer.observe_cache_miss(reason.type)
+        if asked is None:
+            return None
+        return Diagnostics(cache_miss_reason=reason if previous is not None else None)
 
     def _translate(
         self, body: wire.MessagesRequest | wire.CountTokensRequest, state: AppState
