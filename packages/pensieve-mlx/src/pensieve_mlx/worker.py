@@ -23,7 +23,7 @@ from mlx_lm.generate import BatchGenerator
 from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.jobs import Job
-from pensieve_mlx.prefix_cache import KVCodec, PrefixCache
+from pensieve_mlx.prefix_cache import KVCodec, PrefixCache, sliceable
 from pensieve_mlx.prefix_disk import DiskPrefixes
 
 log = structlog.get_logger()
@@ -203,8 +203,13 @@ class Worker:
             # The prefill reached a stable prefix's end: kept as its own snapshot, on disk too.
             # (The batch generator also ends a segment one token before the prompt's end.)
             for uid, (cache, tokens) in self._generator.extract_cache(boundaries).items():
-                if len(tokens) in self._active[uid].prompt.boundaries:
+                prompt = self._active[uid].prompt
+                if len(tokens) in prompt.boundaries:
                     self._store(list(tokens), cache, persist=True)
+                elif len(tokens) == len(prompt.tokens) - 1 and not sliceable(cache):
+                    # All of the prompt but its last token: the next turn of the conversation
+                    # starts with it, and a cache that cannot be cut can only reuse a snapshot.
+                    self._store(list(tokens), cache)
 
     def _step(self) -> None:
         prompt_responses, generation_responses = self._generator.next()
