@@ -30,14 +30,18 @@ from typing import Any
 RECORDINGS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "claude-code"
 
 
-def dump_requests(path: Path, turns: int) -> None:
+def dump_requests(path: Path, turns: int, recording: Path | None = None) -> None:
     sys.path.insert(0, str(RECORDINGS.parent.parent.parent))
+    from benchmarks import workloads
     from benchmarks.workloads import _turns
 
     from pensieve_api import messages_decoder
     from pensieve_server.anthropic.requests import to_domain
     from pensieve_server.state import RequestDefaults
 
+    if recording is not None:  # another recorded first request instead of ``f07_bare``'s
+        body = json.loads(recording.read_text())["body_json"]
+        workloads._recorded_bare = lambda _: body
     defaults = RequestDefaults(temperature=1.0, openai_max_tokens=4096)
     bodies = _turns(RECORDINGS, turns)
     requests = [
@@ -314,6 +318,7 @@ def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dump-requests", type=Path)
+    parser.add_argument("--recording", type=Path, help="With --dump-requests: the first turn.")
     parser.add_argument("--model")
     parser.add_argument("--requests")
     parser.add_argument("--turns", type=int, default=6)
@@ -324,7 +329,7 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=4096, help="The window the engine is told.")
     args = parser.parse_args()
     if args.dump_requests:
-        dump_requests(args.dump_requests, args.turns)
+        dump_requests(args.dump_requests, args.turns, args.recording)
     else:
         run(args)
 
