@@ -36,6 +36,7 @@ from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
 from pensieve_mlx.thinking import ThinkingBudget
+from pensieve_mlx.warmup import warm_up
 from pensieve_mlx.worker import Worker
 
 
@@ -86,6 +87,7 @@ class MLXEngine:
                 identity=identity,
                 max_bytes=config.prefix_cache_disk_bytes,
             )
+        warm_up(loaded.model, config, self._vocab_size)  # GPU devices only: see warmup.py
         self._worker = Worker(loaded.model, self._eos_ids, config, disk)
 
     @classmethod
