@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import (
+from benchmarks.common import (
     API_KEY,
     ROOT,
     WORK,
@@ -36,7 +36,7 @@ from common import (
     on_cpu,
     pensieve,
 )
-from workloads import _openai_ttft
+from benchmarks.workloads import _openai_ttft
 
 RECORDINGS = ROOT / "tests" / "fixtures" / "claude-code"
 

@@ -65,7 +65,8 @@ def _reason(
     elif previous.other != current.other or missed > _SLACK:
         # The same prompt prefix, not reused: other parameters changed, or it was evicted.
         return wire.CacheMissReason(type="unavailable")
-    if kind is None:
+    if kind is None or missed <= _SLACK:
+        # Nothing the previous prompt had was re-read (a deferred tool loaded later, say).
         return None
     return wire.CacheMissReason(type=kind, cache_missed_input_tokens=missed)
 
