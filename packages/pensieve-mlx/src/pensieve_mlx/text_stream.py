@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pensieve_core import (
     GenerationEvent,
@@ -20,6 +21,9 @@ from pensieve_mlx.markers import HERMES, CallParser, ModelMarkers, ParsedCall
 
 _NAME = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _ARGS = re.compile(r'"(?:arguments|parameters|input)"\s*:\s*(?=[{\[])')
+_FENCE = "```"
+_CALL_FENCES = ("", "json", "tool_call")
+"""Info strings of a fenced block that may hold a call (models that ignore their template)."""
 
 
 def _partial_suffix(text: str, marker: str) -> int:
@@ -52,6 +56,103 @@ def _json_object_end(text: str) -> int | None:
     return None
 
 
+def _fenced_json_end(text: str) -> tuple[str, int]:
+    """Scan a fenced block's body that opens with ``{`` or ``[``.
+
+    ``("json", i)``: the JSON value ends at ``i``; ``("fence", i)``: a fence starts at ``i`` outside
+    any string before the value closed (not JSON); ``("open", -1)``: neither yet.
+    """
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return "json", i + 1
+        elif text.startswith(_FENCE, i):
+            return "fence", i
+    return "open", -1
+
+
+_TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _has_type(value: object, kind: object) -> bool:
+    if not isinstance(kind, str):
+        return True
+    if kind == "integer":
+        return not isinstance(value, bool) and (
+            isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        )
+    if kind == "number":
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+    expected = _TYPES.get(kind)
+    return expected is None or isinstance(value, expected)
+
+
+def _fits(value: object, schema: object) -> bool:
+    """Whether ``value`` validates against the JSON schema ``schema``, for recovered calls.
+
+    ``jsonschema`` is not a dependency (nor installed), and llguidance would need the arguments
+    tokenized and fed to a matcher; a recovered call only needs the common keywords checked (type,
+    enum, const, required, properties, additionalProperties, items, anyOf/oneOf/allOf). Other
+    keywords (``$ref``, formats, bounds) are not checked: they pass.
+    """
+    if not isinstance(schema, Mapping):
+        return schema is not False
+    return _fits_value(value, schema) and _fits_parts(value, schema)
+
+
+def _fits_value(value: object, schema: Mapping[str, Any]) -> bool:
+    """The keywords about the value itself: type, enum, const, anyOf/oneOf/allOf."""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+    if kinds and not any(_has_type(value, k) for k in kinds):
+        return False
+    if isinstance(schema.get("enum"), list) and value not in schema["enum"]:
+        return False
+    if "const" in schema and value != schema["const"]:
+        return False
+    for key in ("anyOf", "oneOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options and not any(_fits(value, o) for o in options):
+            return False
+    options = schema.get("allOf")
+    return not isinstance(options, list) or all(_fits(value, o) for o in options)
+
+
+def _fits_parts(value: object, schema: Mapping[str, Any]) -> bool:
+    """The keywords about an object's properties or an array's items."""
+    if isinstance(value, list):
+        items = schema.get("items")
+        return not isinstance(items, Mapping) or all(_fits(v, items) for v in value)
+    if not isinstance(value, dict):
+        return True
+    required = schema.get("required", [])
+    if isinstance(required, list) and any(k not in value for k in required):
+        return False
+    properties = schema.get("properties", {})
+    properties = properties if isinstance(properties, Mapping) else {}
+    extra = schema.get("additionalProperties", True)
+    return all(_fits(v, properties.get(k, extra)) for k, v in value.items())
+
+
 @dataclass(frozen=True, slots=True)
 class _Format:
     """A way calls are written: their markers, and how a body reads (``None``: Hermes JSON)."""
@@ -82,8 +183,9 @@ class TextRouter:
 
     ``feed`` takes detokenized text and returns events; ``finish`` flushes. Thinking goes to
     ``ThinkingDelta``; call blocks (the model's ``markers``) become tool-call events; a bare JSON
-    response naming a known tool is recovered as a call. Malformed calls come back as text, never
-    as an error.
+    response, or a fenced JSON block (```` ```json ````, ```` ``` ````, ```` ```tool_call ````),
+    naming a known tool with arguments that fit its schema is recovered as a call. Malformed calls
+    come back as text, never as an error.
     """
 
     tool_names: Sequence[str] = ()
@@ -104,6 +206,10 @@ class TextRouter:
     _call: _Call | None = None
     _calls: int = 0
     _bare: str | None = None
+    _fence: str | None = None
+    """A fenced block that may be a call, held from its opening fence until it closes."""
+    _in_code: bool = False
+    """Inside a fenced block that is text: its next fence closes it (and opens nothing)."""
     _seen_text: bool = False
     _events: list[GenerationEvent] = field(default_factory=list)
 
@@ -155,9 +261,11 @@ class TextRouter:
 
     def _drain(self, *, final: bool) -> None:
         progressed = True
-        while self._pending and progressed:
+        while progressed and (self._pending or (final and self._fence is not None)):
             if self._call is not None:
                 progressed = self._drain_call()
+            elif self._fence is not None:
+                progressed = self._drain_fence(final=final)
             elif self._bare is not None:
                 self._bare += self._pending
                 self._pending = ""
@@ -188,14 +296,22 @@ class TextRouter:
         markers: list[tuple[str, _Format | None]] = [(self.markers.think_start, None)]
         if self.tool_names:
             markers += [(f.start, f) for f in self._formats]
+            markers.append((_FENCE, None))
         hits = [(self._pending.find(m), i) for i, (m, _) in enumerate(markers)]
         found = [h for h in hits if h[0] != -1]
         if found:
             at, i = min(found)
             marker, format_ = markers[i]
+            if marker == _FENCE and self._in_code:
+                self._in_code = False  # closes a block of text
+                self._emit_text(self._pending[: at + len(marker)])
+                self._pending = self._pending[at + len(marker) :]
+                return True
             self._emit_text(self._pending[:at])
             self._pending = self._pending[at + len(marker) :]
-            if format_ is None:
+            if marker == _FENCE:
+                self._fence = marker
+            elif format_ is None:
                 self.thinking = True
             else:
                 self._call = _Call(format_)
@@ -218,6 +334,52 @@ class TextRouter:
         if not final and any(m.startswith(stripped) for m in opens):
             return True
         self._bare, self._pending = self._pending, ""
+        return True
+
+    def _drain_fence(self, *, final: bool) -> bool:
+        """Read a held fenced block: a call once it closes, or text as soon as it cannot be one."""
+        assert self._fence is not None
+        raw, self._pending = self._fence + self._pending, ""
+        self._fence = raw
+        newline = raw.find("\n", len(_FENCE))
+        header = raw[len(_FENCE) : len(raw) if newline == -1 else newline].strip().lower()
+        if newline == -1:
+            if not final and any(f.startswith(header) for f in _CALL_FENCES) and len(raw) < 64:
+                return False
+            return self._fence_is_text()
+        if header not in _CALL_FENCES:
+            return self._fence_is_text()
+        body = raw[newline + 1 :]
+        lead = body.lstrip()
+        if not lead:
+            return False if not final else self._fence_is_text()
+        if lead[0] not in "{[":
+            return self._fence_is_text()
+        state, end = _fenced_json_end(lead)
+        if state == "fence":
+            return self._fence_is_text()
+        if state == "open":
+            return False if not final else self._fence_is_text()
+        rest = lead[end:].lstrip()
+        if rest.startswith(_FENCE) or (final and not rest):
+            # Closed (or the response ended right after the value): a call, or the original text.
+            if not self._emit_calls(_json_calls(lead[:end]), validate=True):
+                return self._fence_is_text()
+            self._fence = None
+            self._pending = rest[len(_FENCE) :]
+            return True
+        if not final and _FENCE.startswith(rest):
+            return False
+        return self._fence_is_text()
+
+    def _fence_is_text(self) -> bool:
+        """The held block is no call: its fence is text, and the rest is read as the block's text."""
+        raw = self._fence
+        assert raw is not None
+        self._fence = None
+        self._in_code = True
+        self._emit_text(_FENCE)
+        self._pending = raw[len(_FENCE) :] + self._pending
         return True
 
     def _emit_text(self, text: str) -> None:
@@ -286,13 +448,21 @@ class TextRouter:
 
     def _resolve_bare(self, text: str) -> None:
         self._bare = None
-        if not self._emit_calls(_json_calls(text)):
+        if not self._emit_calls(_json_calls(text), validate=True):
             self._emit_text(text)
 
-    def _emit_calls(self, calls: list[ParsedCall] | None) -> bool:
-        """Emit whole calls; False (and nothing emitted) unless each names a known tool."""
+    def _emit_calls(self, calls: list[ParsedCall] | None, *, validate: bool = False) -> bool:
+        """Emit whole calls; False (and nothing emitted) unless each names a known tool.
+
+        ``validate``: a call recovered from outside the model's markers (bare or fenced JSON) must
+        also have arguments that fit its tool's input schema, or it is text.
+        """
         if not calls or any(name not in self.tool_names for name, _ in calls):
             return False
+        if validate:
+            schemas = {t.name: t.input_schema for t in self.tools}
+            if not all(_fits(args, schemas.get(name, {})) for name, args in calls):
+                return False
         if self.max_calls:
             calls = calls[: max(0, self.max_calls - self._calls)]
         for name, args in calls:
