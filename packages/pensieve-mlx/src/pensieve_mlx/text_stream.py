@@ -34,33 +34,12 @@ def _partial_suffix(text: str, marker: str) -> int:
     return 0
 
 
-def _json_object_end(text: str) -> int | None:
-    """Index just past the JSON value that opens ``text`` (``{`` or ``[``), or None if unfinished."""
-    depth, in_string, escaped = 0, False, False
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
+def _scan_json(text: str, fence: str = "") -> tuple[str, int]:
+    """Scan the JSON value that opens ``text`` (``{`` or ``[``).
 
-
-def _fenced_json_end(text: str) -> tuple[str, int]:
-    """Scan a fenced block's body that opens with ``{`` or ``[``.
-
-    ``("json", i)``: the JSON value ends at ``i``; ``("fence", i)``: a fence starts at ``i`` outside
-    any string before the value closed (not JSON); ``("open", -1)``: neither yet.
+    ``("json", i)``: the value ends at ``i``; ``("fence", i)``: ``fence`` (when given) starts at
+    ``i`` outside any string before the value closed (a code block, not JSON); ``("open", -1)``:
+    neither yet.
     """
     depth, in_string, escaped = 0, False, False
     for i, ch in enumerate(text):
@@ -79,9 +58,20 @@ def _fenced_json_end(text: str) -> tuple[str, int]:
             depth -= 1
             if depth == 0:
                 return "json", i + 1
-        elif text.startswith(_FENCE, i):
+        elif fence and text.startswith(fence, i):
             return "fence", i
     return "open", -1
+
+
+def _json_object_end(text: str) -> int | None:
+    """Index just past the JSON value that opens ``text`` (``{`` or ``[``), or None if unfinished."""
+    kind, end = _scan_json(text)
+    return end if kind == "json" else None
+
+
+def _fenced_json_end(text: str) -> tuple[str, int]:
+    """Scan a fenced block's body that opens with ``{`` or ``[`` (see ``_scan_json``)."""
+    return _scan_json(text, _FENCE)
 
 
 _TYPES: dict[str, Any] = {

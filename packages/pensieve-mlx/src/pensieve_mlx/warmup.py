@@ -6,7 +6,8 @@ MLX's CUDA backend, both paid inside requests, explain it (measured on the engin
 ``benchmarks/gpu_turns.py``, random-weight Phi-3-mini shape, 4-bit; docs/benchmarks.md):
 
 - **First-use kernel compilation.** MLX compiles some kernels with NVRTC when one of their variants
-  first runs and keeps them in ``MLX_PTX_CACHE_DIR`` (``/tmp/mlx/<version>/ptx`` by default). The
+  first runs and keeps them in ``MLX_PTX_CACHE_DIR`` (by default a directory under the system
+  temporary directory, lost on reboot). The
   quantized matrix product of a prompt chunk has one variant per tile of rows: 8-16, 17-32, and 33
   or more (under 8 a vector kernel runs). A first request prefills in long chunks (tile 64); only
   the second, whose new turn is short, needs the 32-row tile. With an empty kernel cache it was
