@@ -17,7 +17,9 @@ WEATHER = {
         "required": ["city"],
     },
 }
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION: list[anthropic.types.MessageParam] = [
+    {"role": "user", "content": "What is the capital of France?"}
+]
 # SDK 2.x has no sampling arguments; greedy decoding goes through the body.
 GREEDY = {"temperature": 0}
 
@@ -207,7 +209,7 @@ def test_max_tokens_zero_fills_the_cache_for_the_next_request(
 
 def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> None:
     """With a breakpoint: reads, writes and the rest, the same in message_start and at the end."""
-    system = [
+    system: list[anthropic.types.TextBlockParam] = [
         {
             "type": "text",
             "text": "You answer questions about rivers. " + "Rivers flow downhill. " * 60,
@@ -222,7 +224,7 @@ def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> Non
         u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
     )
     assert (u.cache_creation_input_tokens or 0) > 200
-    follow_up = [
+    follow_up: list[anthropic.types.MessageParam] = [
         *QUESTION,
         {"role": "assistant", "content": first.content},
         {"role": "user", "content": "And of Spain?"},
@@ -231,7 +233,7 @@ def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> Non
         model="claude-opus-5-5",
         max_tokens=4,
         system=system,
-        messages=follow_up,  # type: ignore[arg-type]
+        messages=follow_up,
         extra_body=GREEDY,
     ) as stream:
         events = list(stream)
@@ -245,8 +247,8 @@ def test_cache_usage_as_anthropic_reports_it(client: anthropic.Anthropic) -> Non
     assert start.input_tokens == usage.input_tokens
     counted = client.messages.count_tokens(
         model="claude-opus-5-5",
-        system=system,  # type: ignore[arg-type]
-        messages=follow_up,  # type: ignore[arg-type]
+        system=system,
+        messages=follow_up,
     )
     total = usage.input_tokens + (usage.cache_read_input_tokens or 0)
     assert counted.input_tokens == total + (usage.cache_creation_input_tokens or 0)
@@ -265,7 +267,7 @@ def test_cache_miss_reasons_reach_the_sdk_types(client: anthropic.Anthropic) -> 
     )
     assert first.diagnostics is not None
     assert first.diagnostics.cache_miss_reason is None
-    grown = [
+    grown: list[anthropic.types.MessageParam] = [
         *QUESTION,
         {"role": "assistant", "content": first.content},
         {"role": "user", "content": "And of Spain?"},
@@ -274,7 +276,7 @@ def test_cache_miss_reasons_reach_the_sdk_types(client: anthropic.Anthropic) -> 
         model="claude-opus-5-5",
         max_tokens=4,
         system=system,
-        messages=grown,  # type: ignore[arg-type]
+        messages=grown,
         extra_body=GREEDY,
         diagnostics={"previous_message_id": first.id},
     )
@@ -284,7 +286,7 @@ def test_cache_miss_reasons_reach_the_sdk_types(client: anthropic.Anthropic) -> 
         model="claude-opus-5-5",
         max_tokens=4,
         system="A different tutor.",
-        messages=grown,  # type: ignore[arg-type]
+        messages=grown,
         extra_body=GREEDY,
         diagnostics={"previous_message_id": second.id},
     )

@@ -30,8 +30,8 @@ CALL = '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}'
 PARIS = [("get_weather", {"city": "Paris", "days": 2})]
 
 
-def run(chunks: list[str], **kwargs: object) -> list[GenerationEvent]:
-    router = TextRouter(tool_names=[t.name for t in TOOLS], tools=TOOLS, **kwargs)  # type: ignore[arg-type]
+def run(chunks: list[str], *, max_calls: int = 0) -> list[GenerationEvent]:
+    router = TextRouter(tool_names=[t.name for t in TOOLS], tools=TOOLS, max_calls=max_calls)
     events: list[GenerationEvent] = []
     for chunk in chunks:
         events += router.feed(chunk)

@@ -45,7 +45,9 @@ TEMPLATE = (
 def _thinking_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLXEngine]:
     root = tmp_path_factory.mktemp("thinking")
     vocab = smollm_vocab()
-    tokens = list(vocab["tokens"])  # type: ignore[call-overload]
+    recorded = vocab["tokens"]
+    assert isinstance(recorded, list)
+    tokens = list(recorded)
     # Two unused special tokens become the thinking markers (ids stay inside the embedding).
     tokens[tokens.index("<jupyter_start>")] = "<think>"
     tokens[tokens.index("<jupyter_text>")] = "</think>"

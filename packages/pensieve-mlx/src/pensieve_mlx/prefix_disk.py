@@ -54,7 +54,6 @@ class DiskPrefixes:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[list[int], list[Any]] | None] = queue.SimpleQueue()
         self._flushed = threading.Event()
-        self.writes = 0
         self.loads = 0
         directory.mkdir(parents=True, exist_ok=True)
         self._scan()
@@ -157,7 +156,6 @@ class DiskPrefixes:
         save_prompt_cache(str(temporary), cache, metadata)
         os.replace(temporary, final)
         self._add(_Entry(len(tokens), digest, final))
-        self.writes += 1
         self._bound()
 
     def _bound(self) -> None:

@@ -36,11 +36,6 @@ class ThinkingBudget:
         self._recent: list[int] = []
         self._started = False
 
-    @property
-    def spent(self) -> int:
-        """Reasoning tokens generated so far."""
-        return self._spent
-
     def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
         """Follow the last sampled token; force the end marker once the budget is spent."""
         # The first call sees the prompt's last token; later calls the token sampled last.
