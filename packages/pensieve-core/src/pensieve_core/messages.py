@@ -76,6 +76,11 @@ class Message:
         """The concatenated text parts."""
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
+    @property
+    def hands_back_tool_results(self) -> bool:
+        """Whether this turn carries tool results (the model answers them next)."""
+        return any(isinstance(p, ToolResultPart) for p in self.parts)
+
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:

@@ -16,7 +16,6 @@ from pensieve_core import (
     InvalidRequestError,
     ModelInfo,
     OverloadedError,
-    ToolResultPart,
 )
 from pensieve_mlx.config import MLXEngineConfig, ServedModel
 from pensieve_mlx.generation import MLXGeneration
@@ -42,8 +41,7 @@ from pensieve_mlx.worker import Worker
 
 def _answers_tool_result(request: GenerationRequest) -> bool:
     """Whether the last turn hands back tool results (the model should now answer in text)."""
-    last = request.messages[-1] if request.messages else None
-    return last is not None and any(isinstance(p, ToolResultPart) for p in last.parts)
+    return bool(request.messages) and request.messages[-1].hands_back_tool_results
 
 
 class MLXEngine:

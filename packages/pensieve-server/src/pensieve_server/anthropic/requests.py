@@ -270,8 +270,7 @@ def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bo
     if isinstance(config, wire.ThinkingDisabled):
         return False
     if isinstance(config, wire.ThinkingBetweenTools):
-        last = messages[-1] if messages else None
-        return last is not None and any(isinstance(p, ToolResultPart) for p in last.parts)
+        return bool(messages) and messages[-1].hands_back_tool_results
     return None
 
 
