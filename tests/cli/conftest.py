@@ -7,6 +7,7 @@ from pensieve_app.launcher import AppLauncher
 from pensieve_app.logging import configure_logging
 from pensieve_cli import build_cli
 from tests.conftest import ROOT
+from tests.store_layouts import isolate_stores
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +17,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PENSIEVE_STATE_DIR", str(tmp_path / "state"))
     # The checkout's models/, where the embedded model is already converted (never the user's).
     monkeypatch.setenv("PENSIEVE_MODELS_DIR", str(ROOT / "models"))
+    # Other applications' stores and the hub cache: empty, never the user's.
+    isolate_stores(tmp_path, monkeypatch)
     for name in (
         "PENSIEVE_SERVER_PORT",
         "PENSIEVE_MODEL",

@@ -29,7 +29,9 @@ class AppConfig:
         default=None,
         metadata={
             "help": "The model to serve: a name in the models directory, a directory, a .gguf "
-            "file or a Hugging Face id (default: the embedded SmolLM2-135M-Instruct)."
+            "file, a GGUF another application keeps (ollama:NAME[:TAG], lmstudio:PUBLISHER/REPO, "
+            "hf:ORG/REPO; imported on first use) or a Hugging Face id (default: the embedded "
+            "SmolLM2-135M-Instruct)."
         },
     )
     models_dir: str | None = field(

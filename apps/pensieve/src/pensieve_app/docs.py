@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def configuration_md() -> str:
 def _command_md(command: click.Command, path: str, depth: int) -> list[str]:
     lines = [f"{'#' * depth} `{path}`", ""]
     ctx = click.Context(command, info_name=path)
-    lines += [command.help or "", "", "```", command.get_usage(ctx), "```", ""]
+    lines += [inspect.cleandoc(command.help or ""), "", "```", command.get_usage(ctx), "```", ""]
     params = [p for p in command.params if isinstance(p, click.Option | click.Argument)]
     if params:
         lines += ["| option | meaning |", "|---|---|"]

@@ -23,13 +23,12 @@ from safetensors.numpy import save_file
 
 from pensieve_core import ModelFormatError, UnsupportedModelError
 from pensieve_loader.atomic import atomic_directory
+from pensieve_loader.gguf_header import SUPPORTED_ARCHITECTURES, SUPPORTED_TOKENIZER
 from pensieve_loader.gguf_quant import BITS, GROUP_SIZE, AffineTensor, requantize
 from pensieve_loader.gguf_tokenizer import build_tokenizer, tokenizer_config
 from pensieve_loader.progress import Progress
 
 log = structlog.get_logger()
-
-SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
 
 _LAYER_TENSORS = {
     "attn_q": "self_attn.q_proj",
@@ -292,13 +291,19 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
     """
     reader = _open(source)
     path = str(source)
+    if (parts := int(_field(reader, "split.count", 1) or 1)) > 1:
+        raise UnsupportedModelError(
+            f"GGUF {path!r} is one of {parts} parts of a split model; merge them first "
+            "(llama.cpp's `llama-gguf-split --merge FIRST-PART OUT.gguf`) and import the result",
+            path=path,
+        )
     arch = str(_field(reader, "general.architecture", ""))
     if arch not in SUPPORTED_ARCHITECTURES:
         raise UnsupportedModelError(
             f"GGUF {path!r} has architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}",
             path=path,
         )
-    if _field(reader, "tokenizer.ggml.model") != "gpt2":
+    if _field(reader, "tokenizer.ggml.model") != SUPPORTED_TOKENIZER:
         raise UnsupportedModelError(
             f"GGUF {path!r} uses tokenizer model {_field(reader, 'tokenizer.ggml.model')!r}; "
             "only byte-level BPE ('gpt2') vocabularies are supported",

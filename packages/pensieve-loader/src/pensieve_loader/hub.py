@@ -31,6 +31,20 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+def default_hub_cache() -> Path:
+    """The hub cache as huggingface_hub places it, read at call time.
+
+    ``$HF_HUB_CACHE`` (or the older ``$HUGGINGFACE_HUB_CACHE``), else ``hub/`` in ``$HF_HOME``, else
+    in ``$XDG_CACHE_HOME/huggingface`` or ``~/.cache/huggingface``. The hub's own constants are
+    read once, when it is imported.
+    """
+    if env := os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE"):
+        return Path(env).expanduser()
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    home = os.environ.get("HF_HOME") or os.path.join(cache_home, "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
 def hub_snapshot(repo_id: str, *, cache_dir: Path | None = None, download: bool = True) -> Path:
     """The local snapshot of ``repo_id``: from the cache, or downloaded with a progress bar.
 
@@ -64,7 +78,7 @@ def hub_snapshot(repo_id: str, *, cache_dir: Path | None = None, download: bool 
         raise ModelNotFoundError(f"could not download {repo_id!r}: {e}", model=repo_id) from e
 
 
-def _scan(cache_dir: Path | None) -> HFCacheInfo | None:
+def scan_hub_cache(cache_dir: Path | None) -> HFCacheInfo | None:
     """The hub cache as huggingface_hub reads it; ``None`` when there is no cache yet."""
     from huggingface_hub import CacheNotFound, scan_cache_dir
 
@@ -80,7 +94,7 @@ def _scan(cache_dir: Path | None) -> HFCacheInfo | None:
 
 def cached_repos(cache_dir: Path | None = None) -> list[tuple[str, Path]]:
     """``(repo_id, snapshot)`` of every model in the hub cache whose ``main`` has a config.json."""
-    info = _scan(cache_dir)
+    info = scan_hub_cache(cache_dir)
     repos = sorted(info.repos, key=lambda r: r.repo_id) if info is not None else []
     return [
         (repo.repo_id, revision.snapshot_path)
@@ -97,7 +111,7 @@ def remove_cached_repo(repo_id: str, *, cache_dir: Path | None = None) -> Path:
     Raises:
         ModelNotFoundError: the repo is not in the cache.
     """
-    info = _scan(cache_dir)
+    info = scan_hub_cache(cache_dir)
     if info is not None:
         for repo in info.repos:
             if repo.repo_id == repo_id and repo.repo_type == "model":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +12,25 @@ import structlog
 
 from pensieve_core import ModelFormatError, ModelNotFoundError
 from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf
-from pensieve_loader.hub import cached_repos, hub_snapshot, looks_like_repo_id, remove_cached_repo
+from pensieve_loader.gguf_header import conversion_problem, read_header_strings
+from pensieve_loader.hub import (
+    cached_repos,
+    default_hub_cache,
+    hub_snapshot,
+    looks_like_repo_id,
+    remove_cached_repo,
+)
 from pensieve_loader.paths import default_models_dir
 from pensieve_loader.progress import Progress
+from pensieve_loader.stores import (
+    SPEC_SYNTAX,
+    Importable,
+    StoreGGUF,
+    discover,
+    is_store_spec,
+    locate,
+)
+from pensieve_loader.stores.common import gguf_name, verify_sha256
 from pensieve_loader.validate import ModelSummary, validate_model_dir
 
 log = structlog.get_logger()
@@ -24,7 +39,8 @@ CONVERTER_VERSION = 2
 """Bumped when conversion output changes: models converted by an older one are converted again
 (2: every GGML type stays quantized; every end-of-generation token is an EOS)."""
 
-Source = Literal["embedded", "directory", "gguf", "models-dir", "hub"]
+Source = Literal["embedded", "directory", "gguf", "store", "models-dir", "hub"]
+_HEADER_KEYS = frozenset({"general.architecture", "tokenizer.ggml.model"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +62,7 @@ class ResolvedModel:
 
 def model_name_for(gguf: Path) -> str:
     """A models-directory name for a GGUF file: lower-case stem without the quant suffix."""
-    stem = re.sub(r"[.-](q\d\w*|f16|f32|bf16)$", "", gguf.stem, flags=re.IGNORECASE)
-    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-") or "model"
+    return gguf_name(gguf)
 
 
 @dataclass(slots=True)
@@ -55,8 +70,8 @@ class ModelStore:
     """Resolves what users name as a model; converts GGUFs once into ``models_dir``."""
 
     models_dir: Path = field(default_factory=default_models_dir)
-    hub_cache_dir: Path | None = None
-    """The Hugging Face cache; ``None`` means huggingface_hub's default."""
+    hub_cache_dir: Path | None = field(default_factory=default_hub_cache)
+    """The Hugging Face cache (default: where ``$HF_HUB_CACHE`` or ``$HF_HOME`` put it now)."""
     allow_download: bool = True
     progress: Progress | None = None
     """Told how a GGUF conversion advances (``None``: silent)."""
@@ -64,8 +79,9 @@ class ModelStore:
     def resolve(self, ref: str | None) -> ResolvedModel:
         """Resolve a model reference.
 
-        ``ref`` is ``None`` (the embedded default), a directory, a ``.gguf``, a name in the models
-        directory, or a Hugging Face repo id.
+        ``ref`` is ``None`` (the embedded default), a directory, a ``.gguf``, a store's GGUF
+        (``ollama:``, ``lmstudio:``, ``hf:``; see ``stores``), a name in the models directory, or
+        a Hugging Face repo id.
 
         Raises:
             ModelNotFoundError: nothing matches ``ref``.
@@ -82,6 +98,8 @@ class ModelStore:
             raise ModelFormatError(
                 f"{ref!r} is neither a model directory nor a .gguf file", path=ref
             )
+        if is_store_spec(ref):
+            return self.import_store(ref)
         local = self.models_dir / ref
         if "/" not in ref and local.is_dir():
             return ResolvedModel(ref, validate_model_dir(local), "models-dir")
@@ -99,9 +117,48 @@ class ModelStore:
         self, gguf: Path, name: str | None = None, *, force: bool = False
     ) -> ResolvedModel:
         """Convert ``gguf`` into the models directory under ``name``."""
+        if gguf.is_dir():
+            raise ModelFormatError(
+                f"{str(gguf)!r} is a directory, not a .gguf file (an MLX model directory is "
+                "served as it is: `pensieve start --model DIR`)",
+                path=str(gguf),
+            )
         if not gguf.is_file():
-            raise ModelNotFoundError(f"GGUF file {str(gguf)!r} does not exist", model=str(gguf))
+            raise ModelNotFoundError(
+                f"GGUF file {str(gguf)!r} does not exist (a store's GGUF is named {SPEC_SYNTAX})",
+                model=str(gguf),
+            )
         return self._convert_once(gguf, name or model_name_for(gguf), source="gguf", force=force)
+
+    def import_store(
+        self, spec: str, name: str | None = None, *, force: bool = False
+    ) -> ResolvedModel:
+        """Convert the GGUF a store keeps (``ollama:``, ``lmstudio:``, ``hf:`` spec) under ``name``.
+
+        Raises:
+            ModelNotFoundError: the store has no such model (the message lists what it has).
+            ModelFormatError: the store's file is damaged, incomplete or not convertible.
+        """
+        found = locate(spec, hub_cache=self.hub_cache_dir)
+        return self._convert_once(
+            found.path, name or found.name, source="store", force=force, store=found
+        )
+
+    def importable(self) -> list[Importable]:
+        """Every GGUF the stores hold, with its architecture, any objection, and its import."""
+        listed = []
+        for found in discover(hub_cache=self.hub_cache_dir):
+            header = read_header_strings(found.path, _HEADER_KEYS)
+            current = self._current(self.models_dir / found.name, self._stamp(found.path))
+            listed.append(
+                Importable(
+                    gguf=found,
+                    architecture=header.get("general.architecture", ""),
+                    problem=found.problem or conversion_problem(header),
+                    imported_as=found.name if not found.problem and current else None,
+                )
+            )
+        return listed
 
     def pull(self, repo_id: str) -> ResolvedModel:
         """Download ``repo_id`` into the hub cache (or find it there) and validate it."""
@@ -146,28 +203,44 @@ class ModelStore:
             p for p in self.models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
 
+    @staticmethod
+    def _stamp(gguf: Path) -> dict[str, object]:
+        """What ``pensieve.json`` records of the GGUF a model was converted from."""
+        try:
+            size = gguf.stat().st_size
+        except OSError:
+            size = -1
+        return {"converted_from": gguf.name, "size": size, "converter": CONVERTER_VERSION}
+
+    @staticmethod
+    def _current(destination: Path, stamp: dict[str, object]) -> bool:
+        """Whether ``destination`` holds a conversion of the GGUF ``stamp`` describes."""
+        try:
+            return bool(json.loads((destination / "pensieve.json").read_text()) == stamp)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+
     def _convert_once(
-        self, gguf: Path, name: str, *, source: Source, force: bool = False
+        self,
+        gguf: Path,
+        name: str,
+        *,
+        source: Source,
+        force: bool = False,
+        store: StoreGGUF | None = None,
     ) -> ResolvedModel:
         destination = self.models_dir / name
-        stamp = {
-            "converted_from": gguf.name,
-            "size": gguf.stat().st_size,
-            "converter": CONVERTER_VERSION,
-        }
-        marker = destination / "pensieve.json"
-        if not force and marker.is_file():
-            try:
-                recorded = json.loads(marker.read_text())
-            except json.JSONDecodeError:
-                recorded = {}
-            if recorded == stamp:
-                log.info("model_reused", name=name, path=str(destination))
-                return ResolvedModel(name, validate_model_dir(destination), source)
+        stamp = self._stamp(gguf)
+        if not force and self._current(destination, stamp):
+            log.info("model_reused", name=name, path=str(destination))
+            return ResolvedModel(name, validate_model_dir(destination), source)
+        if store is not None and store.sha256 is not None:
+            log.info("model_verifying", spec=store.spec, sha256=store.sha256)
+            verify_sha256(gguf, store.sha256, store.spec)
         # Imported here: conversion pulls in numpy, gguf and tokenizers.
         from pensieve_loader.gguf_convert import convert_gguf
 
-        log.info("model_converting", name=name, source=gguf.name)
+        log.info("model_converting", name=name, source=store.spec if store else gguf.name)
         convert_gguf(gguf, destination, progress=self.progress)
-        marker.write_text(json.dumps(stamp))
+        (destination / "pensieve.json").write_text(json.dumps(stamp))
         return ResolvedModel(name, validate_model_dir(destination), source, converted=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,14 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also the GGUFs Ollama, LM Studio and the Hugging Face cache hold, to import.",
+)
 @pass_cli
-def list_models(ctx: CliContext, as_json: bool) -> None:
+def list_models(ctx: CliContext, as_json: bool, show_all: bool) -> None:
     """Every model in the models directory and the hub cache; `*` marks the one being served."""
     from pensieve_loader import ModelStore
 
@@ -59,14 +66,24 @@ def list_models(ctx: CliContext, as_json: bool) -> None:
         _entry(name, summary, served is not None and name == served[0])
         for name, summary in store.list_models()
     ]
+    importable = _importable(store) if show_all else []
     if as_json:
-        click.echo(json.dumps({"models_dir": str(store.models_dir), "models": entries}, indent=2))
+        listing: dict[str, Any] = {"models_dir": str(store.models_dir), "models": entries}
+        if show_all:
+            listing["importable"] = importable
+        click.echo(json.dumps(listing, indent=2))
         return
     if not entries:
         click.echo(
             f"no models yet in {store.models_dir} (the embedded default is converted on first start)"
         )
-        return
+    else:
+        _installed_table(entries, served)
+    if show_all:
+        _importable_table(store, importable)
+
+
+def _installed_table(entries: list[dict[str, Any]], served: tuple[str, int] | None) -> None:
     rows = [("", "NAME", "ARCH", "PARAMS", "QUANT", "CONTEXT", "SIZE", "TOOLS")]
     for e in entries:
         if e["error"]:
@@ -84,11 +101,58 @@ def list_models(ctx: CliContext, as_json: bool) -> None:
                 "native" if e["supports_tools"] else "fallback",
             )
         )
+    _table(rows)
+    if served is not None:
+        click.echo(f"* served by the running server (PID {served[1]})")
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    if served is not None:
-        click.echo(f"* served by the running server (PID {served[1]})")
+
+
+def _importable(store: object) -> list[dict[str, Any]]:
+    from pensieve_loader import ModelStore
+
+    assert isinstance(store, ModelStore)
+    return [
+        {
+            "source": i.gguf.spec,
+            "path": str(i.gguf.path),
+            "size_bytes": i.gguf.size,
+            "architecture": i.architecture,
+            "name": i.gguf.name,
+            "imported_as": i.imported_as,
+            "problem": i.problem,
+        }
+        for i in store.importable()
+    ]
+
+
+def _importable_table(store: object, importable: list[dict[str, Any]]) -> None:
+    from pensieve_loader import ModelStore
+    from pensieve_loader.stores import STORE_NAMES, store_dirs
+
+    assert isinstance(store, ModelStore)
+    click.echo("")
+    if not importable:
+        where = "; ".join(
+            f"{STORE_NAMES[key]}: {path}" for key, path in store_dirs(store.hub_cache_dir).items()
+        )
+        click.echo(f"no GGUFs to import ({where})")
+        return
+    click.echo("to import (`pensieve models import SOURCE`):")
+    rows = [("SOURCE", "ARCH", "SIZE", "NOTE")]
+    for i in importable:
+        if i["problem"]:
+            note = i["problem"]
+        elif i["imported_as"]:
+            note = f"imported as {i['imported_as']}"
+        else:
+            note = f"imports as {i['name']}"
+        rows.append((i["source"], i["architecture"] or "-", _size(i["size_bytes"]), note))
+    _table(rows)
 
 
 def _entry(name: str, summary: object, served: bool) -> dict[str, Any]:
@@ -133,19 +197,31 @@ def remove(ctx: CliContext, name: str, yes: bool) -> None:
 
 
 @models.command("import")
-@click.argument("gguf", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source")
 @click.option(
-    "--name", default=None, help="Name in the models directory [default: from the file name]."
+    "--name",
+    default=None,
+    help="Name in the models directory [default: from the file or model name].",
 )
 @click.option("--force", is_flag=True, help="Convert again even if already imported.")
 @pass_cli
-def import_model(ctx: CliContext, gguf: Path, name: str | None, force: bool) -> None:
-    """Convert a GGUF file into an MLX model directory."""
-    from pensieve_loader import ModelStore
+def import_model(ctx: CliContext, source: str, name: str | None, force: bool) -> None:
+    """Convert a GGUF into an MLX model directory.
 
-    store = _store(ctx, label=f"importing {gguf.name}")
+    SOURCE is a .gguf file or a GGUF another application keeps: ollama:NAME[:TAG] (Ollama),
+    lmstudio:PUBLISHER/REPO[/FILE] (LM Studio) or hf:ORG/REPO[/FILE] (the Hugging Face cache).
+    `pensieve models list --all` shows what they hold.
+    """
+    from pensieve_loader import ModelStore
+    from pensieve_loader.stores import is_store_spec
+
+    from_store = is_store_spec(source)
+    store = _store(ctx, label=f"importing {source if from_store else Path(source).name}")
     assert isinstance(store, ModelStore)
-    resolved = store.import_gguf(gguf, name, force=force)
+    if from_store:
+        resolved = store.import_store(source, name, force=force)
+    else:
+        resolved = store.import_gguf(Path(source).expanduser(), name, force=force)
     verb = "imported" if resolved.converted else "already imported"
     click.echo(f"{verb}: {resolved.name} -> {resolved.path}")
 

@@ -61,7 +61,11 @@ def healthy(url: str) -> HealthResponse | None:
 
 @click.command()
 @click.option(
-    "--model", "-m", default=None, help="A model name, directory, .gguf file or Hugging Face id."
+    "--model",
+    "-m",
+    default=None,
+    help="A model name, directory, .gguf file, store GGUF (ollama:, lmstudio:, hf:) or Hugging "
+    "Face id.",
 )
 @click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
 @click.option(
