@@ -62,6 +62,23 @@ def test_system_turns_render_in_place() -> None:
     assert reminder.text.startswith("<system-reminder>")
 
 
+def test_a_new_sessions_first_turn_shares_all_but_its_prompt() -> None:
+    """Claude Code's environment turn (after the first prompt) renders before that prompt."""
+    recorded = json.loads((M5 / "001_POST_v1_messages.json").read_text())["body_json"]
+    other = json.loads(json.dumps(recorded))
+    other["messages"][0]["content"][-1]["text"] = "A different question entirely."
+    first, second = (
+        to_domain(messages_decoder.decode(json.dumps(b)), DEFAULTS) for b in (recorded, other)
+    )
+    a, b = first.messages[0].parts, second.messages[0].parts
+    assert isinstance(a[0], TextPart)
+    assert "Primary working directory" in a[0].text
+    assert a[:-1] == b[:-1], "everything before the prompt is the same"
+    assert b[-1] == TextPart("A different question entirely.")
+    environments = [i for i, m in enumerate(recorded["messages"]) if m["role"] == "system"]
+    assert environments == [1], "the recording has its environment right after the prompt"
+
+
 def test_clear_at_next_user_message_drops_the_turn_once_a_user_follows() -> None:
     body = {
         "model": "m",

@@ -55,6 +55,19 @@ async def test_prompt_over_context_fails_fast_with_both_numbers(smol_engine: MLX
     assert smol_engine.stats().active_sequences == 0
 
 
+async def test_max_context_tokens_caps_the_window(tiny_model_path: Path) -> None:
+    engine = load_engine(tiny_model_path, MLXEngineConfig(max_context_tokens=200))
+    try:
+        assert engine.info.context_length == 200
+        with pytest.raises(ContextLengthExceededError) as info:
+            await engine.start(ask("word " * 220))
+        assert info.value.max_tokens < 200
+        _, finished, _ = await collect(engine.start(ask("hello", max_tokens=8)))
+        assert finished.reason in ("stop", "length")
+    finally:
+        await engine.aclose()
+
+
 async def test_huge_max_tokens_is_clamped_not_rejected(smol_engine: MLXEngine) -> None:
     _, finished, _ = await collect(smol_engine.start(ask("Hi", max_tokens=128000)))
     assert finished.reason in ("stop", "length")

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import mlx.core as mx
 import pytest
 
 from pensieve_core import (
@@ -14,12 +15,15 @@ from pensieve_core import (
     TextPart,
     ToolCallDelta,
     ToolCallEnd,
+    ToolCallPart,
     ToolCallStart,
     ToolChoice,
+    ToolResultPart,
     ToolSpec,
 )
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from pensieve_mlx.grammar import strict_schema
+from pensieve_mlx.prose import ProseStart, prose_start_mask
 from tests.mlx.conftest import collect, load_engine
 
 pytestmark = pytest.mark.anyio
@@ -202,6 +206,48 @@ async def test_always_policy_makes_auto_call(smol_path: Path) -> None:
         assert arguments["city"]
     finally:
         await engine.aclose()
+
+
+async def test_always_policy_answers_tool_results_in_prose(smol_path: Path) -> None:
+    engine = load_engine(smol_path, MLXEngineConfig(tool_grammar="always"))
+    try:
+        tool, question = TOOLS["strings"]
+        arguments = await _forced_call(engine, tool, question, ToolChoice("auto"))
+        request = GenerationRequest(
+            messages=(
+                Message("user", (TextPart(question),)),
+                Message("assistant", (ToolCallPart("call_1", tool.name, arguments),)),
+                Message("user", (ToolResultPart("call_1", "Sunny, 21 degrees.", False),)),
+            ),
+            tools=(tool,),
+            sampling=SamplingParams(max_tokens=24, temperature=0.0),
+        )
+        text, finished, events = await collect(engine.start(request))
+        assert not any(isinstance(e, ToolCallStart) for e in events)
+        assert finished.reason in ("stop", "length")
+        assert text.strip(), "an answer, not an empty turn"
+        assert not text.lstrip().startswith(("{", "[", "`", "<tool_call>")), text
+    finally:
+        await engine.aclose()
+
+
+def test_prose_start_bans_call_openers_and_the_end(smol_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_path)
+    ids = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    eos = int(tokenizer.eos_token_id)
+    mask = prose_start_mask(tokenizer, len(tokenizer), frozenset({eos}))
+    for opener in ("{", "[", " {", "```", "\n"):
+        assert bool(mask[ids(opener)[0]]), opener
+    assert bool(mask[eos])
+    assert not bool(mask[ids("The")[0]])
+    start = ProseStart(mask)
+    logits = mx.zeros((len(tokenizer),))
+    first = start(mx.array([1]), logits)
+    assert float(first[ids("{")[0]]) == -float("inf")
+    again = start(mx.array([1]), logits)
+    assert float(again[ids("{")[0]]) == 0.0, "only the first token is touched"
 
 
 def test_strict_schema_closes_objects_but_keeps_explicit_choices() -> None:

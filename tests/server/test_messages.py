@@ -153,9 +153,10 @@ async def test_claude_code_shapes_are_translated(
     # The per-request billing line is dropped at the edge (it would break the prefix cache).
     assert request.system == "You are helpful."
     assert [m.role for m in request.messages] == ["user", "assistant", "user", "user"]
-    # The system turn after the first prompt stays at its place (the prefix cache holds).
-    assert request.messages[0].parts[-1] == TextPart(
-        "<system-reminder>\n# Environment\n</system-reminder>"
+    # The environment after the first prompt goes before it (the same for every new session).
+    assert request.messages[0].parts == (
+        TextPart("<system-reminder>\n# Environment\n</system-reminder>"),
+        TextPart("read it"),
     )
     # Reasoning this server did not sign (another backend's) is not replayed as the model's own.
     assert not any(isinstance(p, ThinkingPart) for p in request.messages[1].parts)

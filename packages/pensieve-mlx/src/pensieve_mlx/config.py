@@ -60,6 +60,13 @@ class MLXEngineConfig:
             "are clamped."
         },
     )
+    max_context_tokens: Count = field(
+        default=0,
+        metadata={
+            "help": "Cap on the context window below the model's own (0: the model's window). "
+            "Longer prompts get the prompt-too-long error, as on a model with this window."
+        },
+    )
     min_output_tokens: Count = field(
         default=256,
         metadata={

@@ -20,6 +20,8 @@ from pensieve_core import (
 from pensieve_mlx.config import MLXEngineConfig, ServedModel
 from pensieve_mlx.generation import MLXGeneration
 from pensieve_mlx.grammar import (
+    CALL_CLOSE,
+    CALL_OPEN,
     GrammarFactory,
     answer_grammar,
     check_tool_schemas,
@@ -31,6 +33,7 @@ from pensieve_mlx.loading import LoadedModel, load_model
 from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.prefix_disk import DiskPrefixes, model_identity
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
+from pensieve_mlx.prose import ProseStart, prose_start_mask
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
@@ -64,7 +67,9 @@ class MLXEngine:
         self._eos_ids = frozenset(int(e) for e in tokenizer.eos_token_ids)
         self._info = ModelInfo(
             id=served.name,
-            context_length=served.context_length,
+            context_length=min(served.context_length, config.max_context_tokens)
+            if config.max_context_tokens
+            else served.context_length,
             max_output_tokens=config.max_output_tokens,
             architecture=str(raw.get("model_type", "")),
             device=loaded.device,
@@ -75,6 +80,7 @@ class MLXEngine:
             path=str(served.path),
         )
         self._grammars: GrammarFactory | None = None
+        self._prose: Any = None
         self._think_tokens = self._thinking_tokens(tokenizer)
         self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
         disk = None
@@ -175,9 +181,23 @@ class MLXEngine:
             lark = forced_call_grammar(tools, markers)
         elif policy == "lazy":
             lark = lazy_call_grammar(tools, markers)
+        elif policy == "always":
+            # After the results: an answer in prose, not the same call again written as text.
+            return [ProseStart(self._prose_mask())], False
         else:
             return [], False
         return [self._grammar(lark)], True
+
+    def _prose_mask(self) -> Any:
+        if self._prose is None:
+            tokenizer = self._loaded.tokenizer._tokenizer
+            markers = set()
+            for text in (CALL_OPEN, CALL_CLOSE):
+                ids = tokenizer.encode(text, add_special_tokens=False)
+                if len(ids) == 1:  # a special token (Qwen's <tool_call>)
+                    markers.add(int(ids[0]))
+            self._prose = prose_start_mask(tokenizer, self._vocab_size, self._eos_ids | markers)
+        return self._prose
 
     def _factory(self) -> GrammarFactory:
         if self._grammars is None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from pensieve_cli.claude_capture import capture_first_request
 from pensieve_cli.commands.server import running_server
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_core import base_url
@@ -147,8 +148,10 @@ def _warn(target: Target) -> None:
 @click.option(
     "--warm",
     is_flag=True,
-    help="First prefill Claude Code's own system prompt and tools (as it sends them from this "
-    "directory) into the running server's prefix cache, so the first turn starts from there.",
+    help="First prefill Claude Code's first request (system prompt, tools and environment, as "
+    "the installed claude sends them from this directory: caught from one `claude -p` run on a "
+    "loopback port) into the running server's prefix cache, so a new session's first turn only "
+    "reads its prompt.",
 )
 @pass_cli
 def claude(
@@ -178,7 +181,7 @@ def claude(
     env = claude_env(target)
     _warn(target)
     if warm:
-        _warm(target)
+        _warm(target, shutil.which(claude_bin), env)
     if print_env:
         for name, value in env.items():
             click.echo(f"export {name}={value}")
@@ -209,8 +212,18 @@ def setup_request(home: Path, project: Path) -> bytes:
     return text.encode()
 
 
-def _warm(target: Target) -> None:
-    body = setup_request(Path.home(), Path.cwd())
+def _warm(target: Target, binary: str | None, env: dict[str, str]) -> None:
+    captured = (
+        capture_first_request(binary, {**os.environ, **env}, Path.cwd())
+        if binary is not None
+        else None
+    )
+    if captured is not None:
+        shape = "as this Claude Code sends it from here"
+        body = json.dumps({**json.loads(captured), "max_tokens": 0, "stream": False}).encode()
+    else:
+        shape = "as Claude Code 2.1.331 sent it (no claude to ask)"
+        body = setup_request(Path.home(), Path.cwd())
     request = urllib.request.Request(
         f"{target.url}/v1/messages",
         data=body,
@@ -232,7 +245,7 @@ def _warm(target: Target) -> None:
     click.echo(
         f"warmed Claude Code's setup: {prompt} tokens "
         f"({usage.get('cache_read_input_tokens') or 0} already cached) "
-        f"in {time.perf_counter() - started:.1f}s",
+        f"in {time.perf_counter() - started:.1f}s, {shape}",
         err=True,
     )
 

@@ -216,8 +216,15 @@ def _messages(wire_messages: list[wire.Message], tools: _Tools, verify: Verify) 
     they would change the prompt's first tokens each turn and void the prefix cache; kept at
     their position, as a reminder inside the user turn they follow (or a user turn of their own
     after an assistant turn: every chat template takes that), the prefix before them holds.
+
+    One exception: a system turn right after the first user turn, before any answer (Claude
+    Code's environment: working directory, platform, deferred tools, agent types), goes before
+    that turn's content. It is the same for every session started in a directory and the prompt
+    is not, so a new session's first turn then reuses the cached environment too (a warm start
+    covers everything up to the prompt), and every later turn renders it in the same place.
     """
     out: list[Message] = []
+    hoisted = 0
     rest = wire_messages[len(_leading_system(wire_messages)) :]
     for i, m in enumerate(rest):
         if m.role == "system":
@@ -226,7 +233,12 @@ def _messages(wire_messages: list[wire.Message], tools: _Tools, verify: Verify) 
             if not text or (m.clear_at == "next_user_message" and later_user):
                 continue
             reminder = TextPart(f"<system-reminder>\n{text}\n</system-reminder>")
-            if out and out[-1].role == "user":
+            if len(out) == 1 and out[0].role == "user":
+                # Before the first turn's own content, after earlier environment reminders.
+                parts = out[0].parts
+                out[0] = Message("user", (*parts[:hoisted], reminder, *parts[hoisted:]))
+                hoisted += 1
+            elif out and out[-1].role == "user":
                 out[-1] = Message("user", (*out[-1].parts, reminder))
             else:
                 out.append(Message("user", (reminder,)))
