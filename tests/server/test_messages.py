@@ -167,6 +167,32 @@ async def test_claude_code_shapes_are_translated(
     assert request.tools[0].name == "Read"
 
 
+async def test_claude_codes_compaction_ask_is_answered_in_text(
+    client: httpx.AsyncClient, engine: FakeEngine
+) -> None:
+    ask = (
+        "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools.\n\n"
+        "Your task is to create a detailed summary of the conversation so far."
+    )
+    tools = [{"name": "Read", "description": "read", "input_schema": {"type": "object"}}]
+    body = {
+        **BODY,
+        "tools": tools,
+        "messages": [
+            {"role": "user", "content": "read a.txt"},
+            {"role": "assistant", "content": "It says hi."},
+            {"role": "user", "content": [{"type": "text", "text": ask}]},
+        ],
+    }
+    assert (await client.post("/v1/messages", json=body)).status_code == 200
+    compaction = engine.requests[-1]
+    assert compaction.tool_choice.mode == "none"
+    assert [t.name for t in compaction.tools] == ["Read"], "the tools stay (the prefix is cached)"
+    plain = {**body, "messages": body["messages"][:1]}
+    assert (await client.post("/v1/messages", json=plain)).status_code == 200
+    assert engine.requests[-1].tool_choice.mode == "auto"
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

@@ -286,6 +286,23 @@ def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bo
     return None
 
 
+TEXT_ONLY = "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools."
+"""How Claude Code's compaction request (a summary of the session) opens its instructions."""
+
+
+def _asks_for_text_only(messages: list[Message]) -> bool:
+    """Whether the last turn is Claude Code's compaction ask, which must be answered in text.
+
+    It keeps the session's tools (so the prompt before it stays cached) and sets no
+    ``tool_choice``; answered with a call (``engine.tool-grammar=always`` forces one, a small
+    model may open one on its own), compaction fails and Claude Code cannot go on. As
+    ``tool_choice: none`` the tools stay in the prompt and no call is made.
+    """
+    if not messages or messages[-1].role != "user":
+        return False
+    return any(isinstance(p, TextPart) and TEXT_ONLY in p.text for p in messages[-1].parts)
+
+
 def _is_client_tool(tool: wire.Tool) -> bool:
     # Server tools (web search, code execution, computer use...) carry a versioned `type`, such
     # as `web_search_20250305`, and run on Anthropic's side: nothing here can run them.
@@ -342,6 +359,8 @@ def to_domain(
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
     choice = _tool_choice(request.tool_choice)
+    if choice.mode == "auto" and _asks_for_text_only(messages):
+        choice = ToolChoice("none")
     if choice.mode in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice requires tools")
     sampling = SamplingParams(max_tokens=1)
