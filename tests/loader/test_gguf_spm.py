@@ -186,3 +186,13 @@ def test_tekken_pre_tokenizer() -> None:
     assert [piece for piece, _ in split] == [
         "Hello", "World", ",", "Ġdon", "'t", "Ġ", "2", "0", "2", "6", "!Ċ", "Ãīcole",
     ]  # fmt: skip
+
+
+def test_gpt4o_pre_tokenizer() -> None:
+    """Phi-4-mini's o200k split: tekken's, with contractions kept and digits in threes."""
+    from pensieve_loader.gguf_tokenizer import pre_tokenizer_for
+
+    split = pre_tokenizer_for("gpt-4o", "x.gguf").pre_tokenize_str("HelloWorld, don't 2026!\nÉcole")
+    assert [piece for piece, _ in split] == [
+        "Hello", "World", ",", "Ġdon't", "Ġ", "202", "6", "!Ċ", "Ãīcole",
+    ]  # fmt: skip

@@ -41,6 +41,16 @@ _TEKKEN = (
     r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
+_CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+_GPT4O = (
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    + _CONTRACTIONS
+    + r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    + _CONTRACTIONS
+    + r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+"""o200k (Phi-4-mini), as its tokenizer.json states it."""
+
 # token_type values from llama.cpp: 3 = control, 4 = user-defined (both are added tokens).
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 _SPACE = "\u2581"
@@ -66,11 +76,12 @@ def pre_tokenizer_for(pre: str, path: str) -> pre_tokenizers.PreTokenizer:
         return pre_tokenizers.Sequence([_split(_LLAMA3), _byte_level(use_regex=False)])
     if pre in ("qwen2", "deepseek-r1-qwen"):
         return pre_tokenizers.Sequence([_split(_QWEN2), _byte_level(use_regex=False)])
-    if pre == "tekken":
-        return pre_tokenizers.Sequence([_split(_TEKKEN), _byte_level(use_regex=False)])
+    if pre in ("tekken", "gpt-4o"):
+        pattern = _TEKKEN if pre == "tekken" else _GPT4O
+        return pre_tokenizers.Sequence([_split(pattern), _byte_level(use_regex=False)])
     raise UnsupportedModelError(
         f"GGUF tokenizer pre-tokenizer {pre!r} is not supported "
-        "(known: smollm, gpt2, llama-bpe, qwen2, tekken)",
+        "(known: smollm, gpt2, llama-bpe, qwen2, tekken, gpt-4o)",
         path=path,
     )
 
