@@ -10,7 +10,8 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFWriter
 from gguf.quants import dequantize, quantize
 
 from pensieve_loader import embedded_gguf
-from pensieve_loader.gguf_convert import _field, unpermute_rows
+from pensieve_loader.gguf_archs import read_field as _field
+from pensieve_loader.gguf_convert import unpermute_rows
 
 Q = GGMLQuantizationType
 

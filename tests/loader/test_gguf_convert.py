@@ -89,9 +89,9 @@ def test_unsupported_architecture(tmp_path: Path, vocab: dict[str, object]) -> N
 
 
 def test_unsupported_tokenizer_model(tmp_path: Path, vocab: dict[str, object]) -> None:
-    gguf = tmp_path / "spm.gguf"
-    write_tiny_llama(gguf, vocab, tokenizer_model="llama")
-    with pytest.raises(UnsupportedModelError, match="tokenizer model 'llama'"):
+    gguf = tmp_path / "wpm.gguf"
+    write_tiny_llama(gguf, vocab, tokenizer_model="bert")
+    with pytest.raises(UnsupportedModelError, match="tokenizer model 'bert'"):
         convert_gguf(gguf, tmp_path / "out")
 
 

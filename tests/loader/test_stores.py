@@ -300,9 +300,12 @@ def test_header_reader(tmp_path: Path, tiny_gguf: Path, vocab: dict[str, object]
     header = read_header_strings(tiny_gguf, KEYS)
     assert header == {"general.architecture": "llama", "tokenizer.ggml.model": "gpt2"}
     assert conversion_problem(header) == ""
-    assert conversion_problem({"general.architecture": "gemma3"}).startswith("architecture")
+    assert conversion_problem({"general.architecture": "mamba"}).startswith("architecture")
+    assert conversion_problem({"general.architecture": "gemma3"}) == ""
     spm = {"general.architecture": "llama", "tokenizer.ggml.model": "llama"}
-    assert "byte-level BPE" in conversion_problem(spm)
+    assert conversion_problem(spm) == ""
+    bert = {"general.architecture": "llama", "tokenizer.ggml.model": "bert"}
+    assert "'bert' is not supported" in conversion_problem(bert)
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\xff" * 8)
     assert read_header_strings(junk, KEYS) == {}

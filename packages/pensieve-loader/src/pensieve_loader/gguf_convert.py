@@ -1,10 +1,12 @@
-"""Convert a llama-family GGUF file into an MLX model directory that ``mlx_lm.load`` accepts.
+"""Convert a GGUF file into an MLX model directory that ``mlx_lm.load`` accepts.
 
-Every quantized matrix stays quantized at its GGUF width (``gguf_quant``), one tensor at a time,
-so the MLX model is about the GGUF's size; float tensors (norms, biases, F16/BF16/F32 matrices)
-are stored as float16. Q and K of ``llama`` models are un-permuted: llama.cpp interleaves their
-rows for its RoPE kernel. Weights go to safetensors shards of at most ``SHARD_BYTES`` as they are
-converted, so memory stays bounded by a shard, not the model.
+Which architectures, and how each maps onto an mlx-lm model class (tensor names, ``config.json``,
+llama's permuted Q/K rows, Gemma's ``1 + w`` norms), is ``gguf_archs``; the vocabulary becomes a
+``tokenizers`` tokenizer in ``gguf_tokenizer``. Every quantized matrix, stacked MoE experts
+included, stays quantized at its GGUF width (``gguf_quant``), one tensor at a time, so the MLX
+model is about the GGUF's size; float tensors (norms, biases, F16/BF16/F32 matrices) are stored as
+float16. Weights go to safetensors shards of at most ``SHARD_BYTES`` as they are converted, so
+memory stays bounded by a shard, not the model.
 """
 
 from __future__ import annotations
@@ -17,37 +19,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import structlog
-from gguf import GGUFReader, GGUFValueType, ReaderField, ReaderTensor
+from gguf import GGUFReader, ReaderTensor
 from gguf.quants import dequantize
 from safetensors.numpy import save_file
+from tokenizers import Tokenizer
 
 from pensieve_core import ModelFormatError, UnsupportedModelError
 from pensieve_loader.atomic import atomic_directory
-from pensieve_loader.gguf_header import SUPPORTED_ARCHITECTURES, SUPPORTED_TOKENIZER
+from pensieve_loader.gguf_archs import (
+    Architecture,
+    Metadata,
+    architecture_of,
+    read_field,
+)
 from pensieve_loader.gguf_quant import BITS, GROUP_SIZE, AffineTensor, requantize
-from pensieve_loader.gguf_tokenizer import build_tokenizer, tokenizer_config
+from pensieve_loader.gguf_tokenizer import build_spm_tokenizer, build_tokenizer, tokenizer_config
 from pensieve_loader.progress import Progress
 
 log = structlog.get_logger()
 
-_LAYER_TENSORS = {
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "attn_q_norm": "self_attn.q_norm",
-    "attn_k_norm": "self_attn.k_norm",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
-    "attn_norm": "input_layernorm",
-    "ffn_norm": "post_attention_layernorm",
-}
-_GLOBAL_TENSORS = {
-    "token_embd": "model.embed_tokens",
-    "output_norm": "model.norm",
-    "output": "lm_head",
-}
 _FLOAT_TYPES = frozenset({"F32", "F16", "BF16", "F64"})
 SHARD_BYTES = 2 << 30
 """Largest safetensors shard written (a model below it is one ``model.safetensors``)."""
@@ -60,28 +50,6 @@ def _open(path: Path) -> GGUFReader:
         raise ModelFormatError(
             f"{str(path)!r} is not a readable GGUF file: {e}", path=str(path)
         ) from e
-
-
-def _field(reader: GGUFReader, key: str, default: Any = None) -> Any:
-    field: ReaderField | None = reader.fields.get(key)
-    if field is None:
-        return default
-    if field.types and field.types[0] == GGUFValueType.ARRAY and len(field.data) > 1_000:
-        # contents() on 50k-entry arrays is slow; read the parts directly.
-        if field.types[-1] == GGUFValueType.STRING:
-            return [bytes(field.parts[i]).decode("utf-8", errors="replace") for i in field.data]
-        return [int(field.parts[i][0]) for i in field.data]
-    return field.contents()
-
-
-def _hf_name(gguf_name: str) -> str | None:
-    stem, _, suffix = gguf_name.rpartition(".")
-    if stem.startswith("blk."):
-        _, index, part = stem.split(".", 2)
-        mapped = _LAYER_TENSORS.get(part)
-        return f"model.layers.{index}.{mapped}.{suffix}" if mapped else None
-    mapped = _GLOBAL_TENSORS.get(stem)
-    return f"{mapped}.{suffix}" if mapped else None
 
 
 def unpermute_rows(rows: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
@@ -114,12 +82,12 @@ _CONTROL = 3
 
 def _end_of_generation(reader: GGUFReader, tokens: list[str]) -> int | list[int] | None:
     """The EOS id, with every other end-of-generation token (a list when there are several)."""
-    eos = _field(reader, "tokenizer.ggml.eos_token_id")
+    eos = read_field(reader, "tokenizer.ggml.eos_token_id")
     ids = [int(eos)] if eos is not None else []
     for key in ("eot_token_id", "eom_token_id"):
-        if (value := _field(reader, f"tokenizer.ggml.{key}")) is not None:
+        if (value := read_field(reader, f"tokenizer.ggml.{key}")) is not None:
             ids.append(int(value))
-    types = _field(reader, "tokenizer.ggml.token_type") or []
+    types = read_field(reader, "tokenizer.ggml.token_type") or []
     ids += [
         i
         for i, (text, kind) in enumerate(zip(tokens, types, strict=False))
@@ -131,61 +99,93 @@ def _end_of_generation(reader: GGUFReader, tokens: list[str]) -> int | list[int]
     return unique[0] if len(unique) == 1 else unique
 
 
-def _config(reader: GGUFReader, arch: str, tied: bool, path: Path) -> dict[str, Any]:
-    def need(key: str) -> Any:
-        value = _field(reader, f"{arch}.{key}")
-        if value is None:
-            raise ModelFormatError(
-                f"GGUF {str(path)!r} lacks metadata {arch}.{key!s}", path=str(path)
-            )
-        return value
-
-    heads = int(need("attention.head_count"))
-    hidden = int(need("embedding_length"))
-    tokens = _field(reader, "tokenizer.ggml.tokens") or []
+def _config(meta: Metadata, arch: Architecture, tied: bool) -> dict[str, Any]:
+    """``config.json``: the keys every architecture shares, then the architecture's own."""
+    reader = meta.reader
+    heads = int(meta.uniform("attention.head_count") or meta.need("attention.head_count"))
+    hidden = int(meta.need("embedding_length"))
+    head_dim = int(meta.uniform("attention.key_length", hidden // heads))
+    if arch.derived_head_dim and head_dim != hidden // heads:
+        meta.refuse(
+            f"its head size {head_dim} is not hidden size / heads ({hidden // heads}), which "
+            f"mlx-lm's {arch.model_type} assumes"
+        )
+    tokens = read_field(reader, "tokenizer.ggml.tokens") or []
+    embedding = meta.shape("token_embd.weight")
     config: dict[str, Any] = {
-        "model_type": arch,
-        "architectures": [
-            {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}.get(arch, "Qwen3ForCausalLM")
-        ],
+        "model_type": arch.model_type,
+        "architectures": [arch.hf_class],
         "hidden_size": hidden,
-        "num_hidden_layers": int(need("block_count")),
-        "intermediate_size": int(need("feed_forward_length")),
+        "num_hidden_layers": int(meta.need("block_count")),
         "num_attention_heads": heads,
-        "num_key_value_heads": int(_field(reader, f"{arch}.attention.head_count_kv", heads)),
-        "head_dim": int(_field(reader, f"{arch}.attention.key_length", hidden // heads)),
-        "rms_norm_eps": float(need("attention.layer_norm_rms_epsilon")),
-        "rope_theta": float(_field(reader, f"{arch}.rope.freq_base", 10000.0)),
-        "max_position_embeddings": int(need("context_length")),
-        "vocab_size": int(_field(reader, f"{arch}.vocab_size", len(tokens))),
-        "tie_word_embeddings": tied,
+        "num_key_value_heads": int(meta.uniform("attention.head_count_kv", heads)),
+        "head_dim": head_dim,
+        "rms_norm_eps": float(meta.need("attention.layer_norm_rms_epsilon")),
+        "rope_theta": float(meta.get("rope.freq_base", 10000.0)),
+        "max_position_embeddings": int(meta.need("context_length")),
+        "vocab_size": embedding[0] if embedding else int(meta.get("vocab_size", len(tokens))),
+        "tie_word_embeddings": tied and arch.head != "untied",
         "torch_dtype": "float16",
-        "bos_token_id": _field(reader, "tokenizer.ggml.bos_token_id"),
+        "bos_token_id": read_field(reader, "tokenizer.ggml.bos_token_id"),
         "eos_token_id": _end_of_generation(reader, tokens),
+        "pad_token_id": read_field(reader, "tokenizer.ggml.padding_token_id"),
     }
-    scaling = _field(reader, f"{arch}.rope.scaling.type")
-    factor = _field(reader, f"{arch}.rope.scaling.factor")
+    if (ffn := meta.uniform("feed_forward_length")) is not None:
+        config["intermediate_size"] = int(ffn)
+    scaling = meta.get("rope.scaling.type")
+    factor = meta.get("rope.scaling.factor")
     if scaling in ("linear", "yarn") and factor:
         config["rope_scaling"] = {"type": scaling, "rope_type": scaling, "factor": float(factor)}
+        original = meta.get("rope.scaling.original_context_length")
+        if scaling == "yarn" and original:
+            config["rope_scaling"]["original_max_position_embeddings"] = int(original)
+    arch.extra(meta, config)
+    if "intermediate_size" not in config:
+        meta.need("feed_forward_length")
     return config
 
 
+def _requantized(
+    tensor: ReaderTensor, kind: str, shape: tuple[int, ...]
+) -> tuple[dict[str, npt.NDArray[Any]], int]:
+    """A quantized matrix (or stack of expert matrices) in MLX affine form, and its width."""
+    raw = np.asarray(tensor.data)
+    try:
+        affine: AffineTensor = requantize(kind, raw.reshape(-1, raw.shape[-1]))
+    except NotImplementedError as e:
+        raise UnsupportedModelError(
+            f"GGUF tensor {tensor.name!r} has type {kind}, which the gguf package cannot "
+            "dequantize",
+            path=tensor.name,
+        ) from e
+    parts: dict[str, npt.NDArray[Any]] = {
+        "weight": affine.weight,
+        "scales": affine.scales,
+        "biases": affine.biases,
+    }
+    return {k: v.reshape(*shape[:-1], -1) for k, v in parts.items()}, affine.bits
+
+
 def _tensor_arrays(
-    tensor: ReaderTensor, arch: str, config: dict[str, Any]
+    tensor: ReaderTensor, arch: Architecture, config: dict[str, Any]
 ) -> tuple[str, dict[str, npt.NDArray[Any]], int | None]:
     """Arrays to store for one GGUF tensor, its module, and its quantization bits (``None``: dense).
 
     Raises:
         UnsupportedModelError: the tensor's name or type is not one this converter knows.
     """
-    name = _hf_name(tensor.name)
+    name = arch.hf_name(tensor.name)
     if name is None:
-        raise UnsupportedModelError(f"unexpected tensor {tensor.name!r}", path=tensor.name)
+        raise UnsupportedModelError(
+            f"GGUF tensor {tensor.name!r} is not part of a {arch.gguf} model as mlx-lm's "
+            f"{arch.model_type} holds it",
+            path=tensor.name,
+        )
     kind = tensor.tensor_type.name
     n_head = None
-    if arch == "llama" and ".self_attn.q_proj." in name:
+    if arch.permuted_qk and ".self_attn.q_proj." in name:
         n_head = config["num_attention_heads"]
-    elif arch == "llama" and ".self_attn.k_proj." in name:
+    elif arch.permuted_qk and ".self_attn.k_proj." in name:
         n_head = config["num_key_value_heads"]
     module = name.removesuffix(".weight").removesuffix(".bias")
     shape = tuple(int(d) for d in reversed(tensor.shape))
@@ -196,23 +196,11 @@ def _tensor_arrays(
             path=tensor.name,
         )
 
-    if kind in BITS and name.endswith(".weight") and len(shape) == 2:
-        try:
-            affine: AffineTensor = requantize(kind, np.asarray(tensor.data).reshape(shape[0], -1))
-        except NotImplementedError as e:
-            raise UnsupportedModelError(
-                f"GGUF tensor {tensor.name!r} has type {kind}, which the gguf package cannot "
-                "dequantize",
-                path=tensor.name,
-            ) from e
-        parts: dict[str, npt.NDArray[Any]] = {
-            "weight": affine.weight,
-            "scales": affine.scales,
-            "biases": affine.biases,
-        }
+    if kind in BITS and name.endswith(".weight") and len(shape) in (2, 3):
+        parts, bits = _requantized(tensor, kind, shape)
         if n_head:
             parts = {k: unpermute_rows(v, n_head) for k, v in parts.items()}
-        return module, {f"{module}.{k}": v for k, v in parts.items()}, affine.bits
+        return module, {f"{module}.{k}": v for k, v in parts.items()}, bits
 
     if kind == "BF16":
         array = (np.asarray(tensor.data).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
@@ -223,6 +211,10 @@ def _tensor_arrays(
     array = array.reshape(shape)
     if n_head and array.ndim >= 1:
         array = unpermute_rows(array, n_head)
+    if arch.norm_offset and name.endswith("norm.weight"):
+        array = array.astype(np.float32) - 1.0  # llama.cpp stored Gemma's 1 + w
+    if name.endswith("shared_expert_gate.weight"):
+        array = array.reshape(1, -1)  # a (1, hidden) Linear; llama.cpp may store it as a vector
     return module, {name: array.astype(np.float16)}, None
 
 
@@ -282,6 +274,74 @@ class _ShardWriter:
         return len(weight_map)
 
 
+def _tokenizer(reader: GGUFReader, path: str, context: int) -> tuple[Tokenizer, dict[str, Any]]:
+    """The ``tokenizers`` tokenizer and ``tokenizer_config.json`` of the GGUF's vocabulary."""
+    model = read_field(reader, "tokenizer.ggml.model")
+    tokens = read_field(reader, "tokenizer.ggml.tokens")
+    if model not in ("gpt2", "llama") or not tokens:
+        raise UnsupportedModelError(
+            f"GGUF {path!r} uses tokenizer model {model!r}; supported: 'gpt2' (byte-level BPE) "
+            "and 'llama' (SentencePiece)",
+            path=path,
+        )
+    token_types = read_field(reader, "tokenizer.ggml.token_type", [])
+    if model == "llama":
+        # llama.cpp's defaults for SentencePiece vocabularies (llama-vocab.cpp).
+        add_bos = bool(read_field(reader, "tokenizer.ggml.add_bos_token", True))
+        bos_id = read_field(reader, "tokenizer.ggml.bos_token_id", 1)
+        eos_id = read_field(reader, "tokenizer.ggml.eos_token_id", 2)
+        unk_id = read_field(reader, "tokenizer.ggml.unknown_token_id", 0)
+        scores = read_field(reader, "tokenizer.ggml.scores")
+        if scores is None or len(scores) != len(tokens):
+            raise ModelFormatError(
+                f"GGUF {path!r} has a SentencePiece vocabulary without a score per token",
+                path=path,
+            )
+        tokenizer = build_spm_tokenizer(
+            tokens=tokens,
+            scores=scores,
+            token_types=token_types,
+            bos_id=bos_id,
+            add_bos=add_bos,
+            unk_id=unk_id,
+            add_space_prefix=bool(read_field(reader, "tokenizer.ggml.add_space_prefix", True)),
+        )
+    else:
+        add_bos = bool(read_field(reader, "tokenizer.ggml.add_bos_token", False))
+        bos_id = read_field(reader, "tokenizer.ggml.bos_token_id")
+        eos_id = read_field(reader, "tokenizer.ggml.eos_token_id")
+        unk_id = read_field(reader, "tokenizer.ggml.unknown_token_id")
+        tokenizer = build_tokenizer(
+            tokens=tokens,
+            merges=read_field(reader, "tokenizer.ggml.merges", []),
+            token_types=token_types,
+            pre=str(read_field(reader, "tokenizer.ggml.pre", "default")),
+            bos_id=bos_id,
+            add_bos=add_bos,
+            path=path,
+        )
+    tok_config = tokenizer_config(
+        tokens=tokens,
+        chat_template=read_field(reader, "tokenizer.chat_template"),
+        bos_id=bos_id,
+        eos_id=eos_id,
+        unk_id=unk_id,
+        pad_id=read_field(reader, "tokenizer.ggml.padding_token_id"),
+        add_bos=add_bos,
+        context_length=context,
+    )
+    return tokenizer, tok_config
+
+
+def _untied_head(
+    arch: Architecture, tied: bool, module: str, arrays: dict[str, npt.NDArray[Any]]
+) -> dict[str, npt.NDArray[Any]]:
+    """The embedding again as ``lm_head``, for a tied GGUF of a model that mlx-lm never ties."""
+    if not (tied and arch.head == "untied" and module == "model.embed_tokens"):
+        return {}
+    return {k.replace("model.embed_tokens", "lm_head", 1): v for k, v in arrays.items()}
+
+
 def convert_gguf(source: Path, destination: Path, progress: Progress | None = None) -> Path:
     """Convert ``source`` into the MLX model directory ``destination`` (written atomically).
 
@@ -291,60 +351,40 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
     """
     reader = _open(source)
     path = str(source)
-    if (parts := int(_field(reader, "split.count", 1) or 1)) > 1:
+    if (parts := int(read_field(reader, "split.count", 1) or 1)) > 1:
         raise UnsupportedModelError(
             f"GGUF {path!r} is one of {parts} parts of a split model; merge them first "
             "(llama.cpp's `llama-gguf-split --merge FIRST-PART OUT.gguf`) and import the result",
             path=path,
         )
-    arch = str(_field(reader, "general.architecture", ""))
-    if arch not in SUPPORTED_ARCHITECTURES:
-        raise UnsupportedModelError(
-            f"GGUF {path!r} has architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHITECTURES)}",
-            path=path,
+    arch = architecture_of(reader, source)
+    meta = Metadata(reader, arch.gguf, source)
+    tied = "output.weight" not in meta.tensors
+    if not tied and arch.head == "tied":
+        meta.refuse(
+            f"it has an output matrix apart from its embedding; mlx-lm's "
+            f"{arch.model_type} always ties them"
         )
-    if _field(reader, "tokenizer.ggml.model") != SUPPORTED_TOKENIZER:
-        raise UnsupportedModelError(
-            f"GGUF {path!r} uses tokenizer model {_field(reader, 'tokenizer.ggml.model')!r}; "
-            "only byte-level BPE ('gpt2') vocabularies are supported",
-            path=path,
-        )
-    tied = not any(t.name == "output.weight" for t in reader.tensors)
-    config = _config(reader, arch, tied, source)
-    tokens = _field(reader, "tokenizer.ggml.tokens")
-    add_bos = bool(_field(reader, "tokenizer.ggml.add_bos_token", False))
-    bos_id = _field(reader, "tokenizer.ggml.bos_token_id")
-    tokenizer = build_tokenizer(
-        tokens=tokens,
-        merges=_field(reader, "tokenizer.ggml.merges", []),
-        token_types=_field(reader, "tokenizer.ggml.token_type", []),
-        pre=str(_field(reader, "tokenizer.ggml.pre", "default")),
-        bos_id=bos_id,
-        add_bos=add_bos,
-        path=path,
-    )
-    tok_config = tokenizer_config(
-        tokens=tokens,
-        chat_template=_field(reader, "tokenizer.chat_template"),
-        bos_id=bos_id,
-        eos_id=_field(reader, "tokenizer.ggml.eos_token_id"),
-        unk_id=_field(reader, "tokenizer.ggml.unknown_token_id"),
-        pad_id=_field(reader, "tokenizer.ggml.padding_token_id"),
-        add_bos=add_bos,
-        context_length=config["max_position_embeddings"],
-    )
+    config = _config(meta, arch, tied)
+    tokenizer, tok_config = _tokenizer(reader, path, config["max_position_embeddings"])
     bits_by_module: dict[str, int | None] = {}
+    config_names = arch.config_names()
     total = sum(int(t.n_bytes) for t in reader.tensors)
     done = 0
     with atomic_directory(destination) as tmp:
         shards = _ShardWriter(tmp)
         try:
             for tensor in reader.tensors:
+                done += int(tensor.n_bytes)
+                if tensor.name in config_names:
+                    continue  # already in config.json
                 module, arrays, bits = _tensor_arrays(tensor, arch, config)
-                shards.add(arrays)
+                head = _untied_head(arch, tied, module, arrays)
+                shards.add(arrays | head)
                 if tensor.name.endswith(".weight"):  # a bias says nothing of its module's format
                     bits_by_module[module] = bits
-                done += int(tensor.n_bytes)
+                    if head:
+                        bits_by_module["lm_head"] = bits
                 if progress is not None:
                     progress(done, total)
         except (ValueError, IndexError) as e:
@@ -356,5 +396,11 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
         tokenizer.save(str(tmp / "tokenizer.json"))
         (tmp / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2))
-    log.info("gguf_converted", source=source.name, destination=str(destination), tensors=count)
+    log.info(
+        "gguf_converted",
+        source=source.name,
+        destination=str(destination),
+        architecture=arch.model_type,
+        tensors=count,
+    )
     return destination

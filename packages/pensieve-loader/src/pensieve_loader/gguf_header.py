@@ -11,9 +11,20 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "qwen3")
-SUPPORTED_TOKENIZER = "gpt2"
-"""``tokenizer.ggml.model`` of byte-level BPE vocabularies, the only kind converted."""
+SUPPORTED_ARCHITECTURES = (
+    "llama",
+    "qwen2",
+    "qwen3",
+    "qwen2moe",
+    "qwen3moe",
+    "phi3",
+    "gemma",
+    "gemma2",
+    "gemma3",
+)
+"""``general.architecture`` values the converter takes (``gguf_archs`` has one entry for each)."""
+SUPPORTED_TOKENIZERS = ("gpt2", "llama")
+"""``tokenizer.ggml.model`` values converted: byte-level BPE and SentencePiece."""
 
 _MAGIC = b"GGUF"
 _STRING, _ARRAY = 8, 9
@@ -58,8 +69,11 @@ def conversion_problem(header: dict[str, str]) -> str:
     if arch not in SUPPORTED_ARCHITECTURES:
         return f"architecture {arch!r} is not supported ({', '.join(SUPPORTED_ARCHITECTURES)})"
     tokenizer = header.get("tokenizer.ggml.model")
-    if tokenizer is not None and tokenizer != SUPPORTED_TOKENIZER:
-        return f"tokenizer model {tokenizer!r} is not supported (byte-level BPE only)"
+    if tokenizer is not None and tokenizer not in SUPPORTED_TOKENIZERS:
+        return (
+            f"tokenizer model {tokenizer!r} is not supported "
+            "(byte-level BPE 'gpt2' and SentencePiece 'llama')"
+        )
     return ""
 
 

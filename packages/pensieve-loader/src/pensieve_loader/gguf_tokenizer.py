@@ -1,11 +1,26 @@
-"""Build a Hugging Face ``tokenizers`` tokenizer from a GGUF's BPE vocabulary and merges."""
+"""Build a Hugging Face ``tokenizers`` tokenizer from a GGUF's vocabulary.
+
+Two vocabularies: byte-level BPE (``tokenizer.ggml.model == "gpt2"``: tokens and merges, split by
+the regex ``tokenizer.ggml.pre`` names) and SentencePiece (``"llama"``: tokens, scores and token
+types, with ``▁`` for spaces and ``<0xNN>`` byte-fallback tokens). Both follow llama.cpp's
+tokenizers (``llama-vocab.cpp``), which define what a GGUF's vocabulary means.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 
 from pensieve_core import UnsupportedModelError
 
@@ -20,8 +35,26 @@ _QWEN2 = (
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
+_TEKKEN = (
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+_CONTRACTIONS = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+_GPT4O = (
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    + _CONTRACTIONS
+    + r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    + _CONTRACTIONS
+    + r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+"""o200k (Phi-4-mini), as its tokenizer.json states it."""
+
 # token_type values from llama.cpp: 3 = control, 4 = user-defined (both are added tokens).
-_CONTROL, _USER_DEFINED = 3, 4
+_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
+_SPACE = "\u2581"
+"""``▁``: SentencePiece's space."""
 
 
 def _split(pattern: str) -> pre_tokenizers.PreTokenizer:
@@ -43,8 +76,12 @@ def pre_tokenizer_for(pre: str, path: str) -> pre_tokenizers.PreTokenizer:
         return pre_tokenizers.Sequence([_split(_LLAMA3), _byte_level(use_regex=False)])
     if pre in ("qwen2", "deepseek-r1-qwen"):
         return pre_tokenizers.Sequence([_split(_QWEN2), _byte_level(use_regex=False)])
+    if pre in ("tekken", "gpt-4o"):
+        pattern = _TEKKEN if pre == "tekken" else _GPT4O
+        return pre_tokenizers.Sequence([_split(pattern), _byte_level(use_regex=False)])
     raise UnsupportedModelError(
-        f"GGUF tokenizer pre-tokenizer {pre!r} is not supported (known: smollm, gpt2, llama-bpe, qwen2)",
+        f"GGUF tokenizer pre-tokenizer {pre!r} is not supported "
+        "(known: smollm, gpt2, llama-bpe, qwen2, tekken, gpt-4o)",
         path=path,
     )
 
@@ -77,12 +114,91 @@ def build_tokenizer(
     ]
     tokenizer.add_special_tokens(special)
     if add_bos and bos_id is not None:
-        bos = tokens[bos_id]
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
-        )
+        tokenizer.post_processor = _bos_processor(tokens, bos_id)
     else:
         tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tokenizer
+
+
+def _bos_processor(tokens: Sequence[str], bos_id: int) -> processors.PostProcessor:
+    bos = tokens[bos_id]
+    return processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]
+    )
+
+
+def spm_merges(vocab: dict[str, int], mergeable: dict[str, float]) -> list[tuple[str, str]]:
+    """BPE merges equivalent to SentencePiece's: every pair of pieces that joins into a piece.
+
+    SentencePiece (and llama.cpp's ``llm_tokenizer_spm``) repeatedly joins the adjacent pair whose
+    union is the highest-scoring normal piece; a BPE model does the same when its merges are ranked
+    by that score (ties by id, as transformers' ``SentencePieceExtractor`` ranks them).
+    """
+    ranked: list[tuple[float, int, str, str]] = []
+    for piece, score in mergeable.items():
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in vocab and right in vocab:
+                ranked.append((-score, vocab[piece], left, right))
+    ranked.sort()
+    return [(left, right) for _, _, left, right in ranked]
+
+
+def build_spm_tokenizer(
+    *,
+    tokens: Sequence[str],
+    scores: Sequence[float],
+    token_types: Sequence[int],
+    bos_id: int | None,
+    add_bos: bool,
+    unk_id: int | None,
+    add_space_prefix: bool,
+) -> Tokenizer:
+    """A byte-fallback BPE tokenizer equivalent to the GGUF's ``llama`` (SentencePiece) vocabulary.
+
+    As llama.cpp tokenizes it: a space is prefixed to the text and to the text after each special
+    token (unless ``add_space_prefix`` is off, as for Gemma), spaces become ``▁``, pieces join by
+    score, and what no piece covers is spelled as ``<0xNN>`` byte tokens. No other normalization
+    is applied (llama.cpp applies none).
+    """
+    types = list(token_types) or [_NORMAL] * len(tokens)
+    names = list(tokens)
+    mergeable = {t: float(scores[i]) for i, t in enumerate(tokens) if types[i] == _NORMAL}
+    # A character that is only a byte token (Gemma's "\t" is only <0x09>) can still start merges
+    # ("\t\t" is a piece), which BPE spells by token: that byte token is named as the character.
+    # The same id either way (an ASCII byte is that character and nothing else), so encoding,
+    # decoding and byte fallback are unchanged.
+    present = set(names)
+    bare = {c for piece in mergeable if len(piece) > 1 for c in piece if c not in present}
+    for char in sorted(c for c in bare if ord(c) < 128 and f"<0x{ord(c):02X}>" in present):
+        names[names.index(f"<0x{ord(char):02X}>")] = char
+    vocab = {token: i for i, token in enumerate(names)}
+    unk = tokens[unk_id] if unk_id is not None and 0 <= unk_id < len(tokens) else None
+    tokenizer = Tokenizer(
+        models.BPE(
+            vocab=vocab,
+            merges=spm_merges(vocab, mergeable),
+            unk_token=unk,
+            fuse_unk=True,
+            byte_fallback=True,
+        )
+    )
+    steps = [normalizers.Prepend(_SPACE)] if add_space_prefix else []
+    tokenizer.normalizer = normalizers.Sequence([*steps, normalizers.Replace(" ", _SPACE)])
+    # mlx-lm recognizes these two decoders and streams them with its SentencePiece detokenizer.
+    decoding = [decoders.Replace(_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
+    if add_space_prefix:
+        decoding.append(decoders.Strip(content=" ", left=1, right=0))
+    tokenizer.decoder = decoders.Sequence(decoding)
+    tokenizer.add_special_tokens(
+        [
+            AddedToken(tokens[i], special=True, normalized=False)
+            for i, kind in enumerate(types)
+            if kind in (_UNKNOWN, _CONTROL, _USER_DEFINED)
+        ]
+    )
+    if add_bos and bos_id is not None:
+        tokenizer.post_processor = _bos_processor(tokens, bos_id)
     return tokenizer
 
 

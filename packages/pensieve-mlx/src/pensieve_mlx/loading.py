@@ -12,6 +12,7 @@ import mlx.nn as nn
 import structlog
 from mlx.utils import tree_map
 from mlx_lm import load as mlx_lm_load
+from mlx_lm.models.switch_layers import QuantizedSwitchLinear
 from mlx_lm.utils import dequantize_model
 
 from pensieve_core import ModelLoadError
@@ -46,9 +47,8 @@ def _cast(model: nn.Module, dtype: mx.Dtype) -> None:
 
 
 def _is_quantized(model: nn.Module) -> bool:
-    return any(
-        isinstance(m, nn.QuantizedLinear | nn.QuantizedEmbedding) for _, m in model.named_modules()
-    )
+    quantized = (nn.QuantizedLinear, nn.QuantizedEmbedding, QuantizedSwitchLinear)  # experts too
+    return any(isinstance(m, quantized) for _, m in model.named_modules())
 
 
 def target_precision(precision: Precision, device: str) -> str:
