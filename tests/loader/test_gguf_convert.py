@@ -194,6 +194,33 @@ def test_mixed_types_stay_quantized_and_describe_each_module(
     np.testing.assert_allclose(a, b, atol=0.05 * np.abs(b).max())
 
 
+def test_dtype_asks_for_floats_and_matches_the_quantized_model(
+    tmp_path: Path, vocab: dict[str, object]
+) -> None:
+    from gguf import GGUFReader, dequantize
+
+    gguf = tmp_path / "mixed.gguf"
+    write_tiny_llama(gguf, vocab, hidden=256, matrix_type=GGMLQuantizationType.Q4_K, types=_MIXED)
+    floats = convert_gguf(gguf, tmp_path / "floats", dtype="float32")
+    config = json.loads((floats / "config.json").read_text())
+    assert "quantization" not in config
+    assert config["torch_dtype"] == "float32"
+    weights = load_file(str(floats / "model.safetensors"))
+    assert all(w.dtype == np.float32 for w in weights.values())
+    assert not any(name.endswith(".scales") for name in weights)
+    # Exactly gguf's own dequantized values (v_proj is not permuted).
+    tensor = next(t for t in GGUFReader(str(gguf)).tensors if t.name == "blk.0.attn_v.weight")
+    want = dequantize(np.asarray(tensor.data), tensor.tensor_type).reshape(
+        tuple(int(d) for d in reversed(tensor.shape))
+    )
+    np.testing.assert_array_equal(weights["model.layers.0.self_attn.v_proj.weight"], want)
+    # The store keeps the float conversion apart from the quantized one.
+    store = ModelStore(models_dir=tmp_path / "models")
+    assert store.import_gguf(gguf, "m").converted
+    assert store.import_gguf(gguf, "m", dtype="float16").converted
+    assert not store.import_gguf(gguf, "m", dtype="float16").converted
+
+
 def test_unsupported_tensor_type_is_named(tmp_path: Path, vocab: dict[str, object]) -> None:
     gguf = tmp_path / "q8k.gguf"
     # Q8_K is llama.cpp's intermediate type, which the gguf package cannot dequantize.

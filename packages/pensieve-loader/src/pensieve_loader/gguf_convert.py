@@ -32,6 +32,7 @@ from pensieve_loader.gguf_archs import (
     architecture_of,
     read_field,
 )
+from pensieve_loader.gguf_header import FloatType
 from pensieve_loader.gguf_quant import BITS, GROUP_SIZE, AffineTensor, requantize
 from pensieve_loader.gguf_tokenizer import build_spm_tokenizer, build_tokenizer, tokenizer_config
 from pensieve_loader.progress import Progress
@@ -39,6 +40,7 @@ from pensieve_loader.progress import Progress
 log = structlog.get_logger()
 
 _FLOAT_TYPES = frozenset({"F32", "F16", "BF16", "F64"})
+
 SHARD_BYTES = 2 << 30
 """Largest safetensors shard written (a model below it is one ``model.safetensors``)."""
 
@@ -167,9 +169,11 @@ def _requantized(
 
 
 def _tensor_arrays(
-    tensor: ReaderTensor, arch: Architecture, config: dict[str, Any]
+    tensor: ReaderTensor, arch: Architecture, config: dict[str, Any], dtype: FloatType | None = None
 ) -> tuple[str, dict[str, npt.NDArray[Any]], int | None]:
     """Arrays to store for one GGUF tensor, its module, and its quantization bits (``None``: dense).
+
+    ``dtype`` asks for every tensor as that float type (quantized ones dequantized, one at a time).
 
     Raises:
         UnsupportedModelError: the tensor's name or type is not one this converter knows.
@@ -196,7 +200,7 @@ def _tensor_arrays(
             path=tensor.name,
         )
 
-    if kind in BITS and name.endswith(".weight") and len(shape) in (2, 3):
+    if dtype is None and kind in BITS and name.endswith(".weight") and len(shape) in (2, 3):
         parts, bits = _requantized(tensor, kind, shape)
         if n_head:
             parts = {k: unpermute_rows(v, n_head) for k, v in parts.items()}
@@ -215,7 +219,7 @@ def _tensor_arrays(
         array = array.astype(np.float32) - 1.0  # llama.cpp stored Gemma's 1 + w
     if name.endswith("shared_expert_gate.weight"):
         array = array.reshape(1, -1)  # a (1, hidden) Linear; llama.cpp may store it as a vector
-    return module, {name: array.astype(np.float16)}, None
+    return module, {name: array.astype(dtype or "float16")}, None
 
 
 def _quantization(bits_by_module: dict[str, int | None]) -> dict[str, Any] | None:
@@ -342,8 +346,15 @@ def _untied_head(
     return {k.replace("model.embed_tokens", "lm_head", 1): v for k, v in arrays.items()}
 
 
-def convert_gguf(source: Path, destination: Path, progress: Progress | None = None) -> Path:
+def convert_gguf(
+    source: Path,
+    destination: Path,
+    progress: Progress | None = None,
+    dtype: FloatType | None = None,
+) -> Path:
     """Convert ``source`` into the MLX model directory ``destination`` (written atomically).
+
+    Quantized tensors stay quantized at their width unless ``dtype`` asks for floats.
 
     Raises:
         ModelFormatError: the file is truncated, corrupt or inconsistent.
@@ -366,6 +377,8 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
             f"{arch.model_type} always ties them"
         )
     config = _config(meta, arch, tied)
+    if dtype is not None:
+        config["torch_dtype"] = dtype
     tokenizer, tok_config = _tokenizer(reader, path, config["max_position_embeddings"])
     bits_by_module: dict[str, int | None] = {}
     config_names = arch.config_names()
@@ -378,7 +391,7 @@ def convert_gguf(source: Path, destination: Path, progress: Progress | None = No
                 done += int(tensor.n_bytes)
                 if tensor.name in config_names:
                     continue  # already in config.json
-                module, arrays, bits = _tensor_arrays(tensor, arch, config)
+                module, arrays, bits = _tensor_arrays(tensor, arch, config, dtype)
                 head = _untied_head(arch, tied, module, arrays)
                 shards.add(arrays | head)
                 if tensor.name.endswith(".weight"):  # a bias says nothing of its module's format

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 SUPPORTED_ARCHITECTURES = (
     "llama",
@@ -25,6 +25,9 @@ SUPPORTED_ARCHITECTURES = (
 """``general.architecture`` values the converter takes (``gguf_archs`` has one entry for each)."""
 SUPPORTED_TOKENIZERS = ("gpt2", "llama")
 """``tokenizer.ggml.model`` values converted: byte-level BPE and SentencePiece."""
+
+FloatType = Literal["float16", "float32"]
+"""Float types an import may ask for instead of keeping quantized tensors quantized."""
 
 _MAGIC = b"GGUF"
 _STRING, _ARRAY = 8, 9

@@ -12,7 +12,7 @@ import structlog
 
 from pensieve_core import ModelFormatError, ModelNotFoundError
 from pensieve_loader.embedded import DEFAULT_MODEL_NAME, embedded_gguf
-from pensieve_loader.gguf_header import conversion_problem, read_header_strings
+from pensieve_loader.gguf_header import FloatType, conversion_problem, read_header_strings
 from pensieve_loader.hub import (
     cached_repos,
     default_hub_cache,
@@ -114,9 +114,14 @@ class ModelStore:
         )
 
     def import_gguf(
-        self, gguf: Path, name: str | None = None, *, force: bool = False
+        self,
+        gguf: Path,
+        name: str | None = None,
+        *,
+        force: bool = False,
+        dtype: FloatType | None = None,
     ) -> ResolvedModel:
-        """Convert ``gguf`` into the models directory under ``name``."""
+        """Convert ``gguf`` into the models directory under ``name`` (floats if ``dtype``)."""
         if gguf.is_dir():
             raise ModelFormatError(
                 f"{str(gguf)!r} is a directory, not a .gguf file (an MLX model directory is "
@@ -128,10 +133,17 @@ class ModelStore:
                 f"GGUF file {str(gguf)!r} does not exist (a store's GGUF is named {SPEC_SYNTAX})",
                 model=str(gguf),
             )
-        return self._convert_once(gguf, name or model_name_for(gguf), source="gguf", force=force)
+        return self._convert_once(
+            gguf, name or model_name_for(gguf), source="gguf", force=force, dtype=dtype
+        )
 
     def import_store(
-        self, spec: str, name: str | None = None, *, force: bool = False
+        self,
+        spec: str,
+        name: str | None = None,
+        *,
+        force: bool = False,
+        dtype: FloatType | None = None,
     ) -> ResolvedModel:
         """Convert the GGUF a store keeps (``ollama:``, ``lmstudio:``, ``hf:`` spec) under ``name``.
 
@@ -141,7 +153,7 @@ class ModelStore:
         """
         found = locate(spec, hub_cache=self.hub_cache_dir)
         return self._convert_once(
-            found.path, name or found.name, source="store", force=force, store=found
+            found.path, name or found.name, source="store", force=force, store=found, dtype=dtype
         )
 
     def importable(self) -> list[Importable]:
@@ -228,9 +240,11 @@ class ModelStore:
         source: Source,
         force: bool = False,
         store: StoreGGUF | None = None,
+        dtype: FloatType | None = None,
     ) -> ResolvedModel:
         destination = self.models_dir / name
-        stamp = self._stamp(gguf)
+        # A float conversion is another model than the quantized one of the same file.
+        stamp = self._stamp(gguf) | ({"dtype": dtype} if dtype else {})
         if not force and self._current(destination, stamp):
             log.info("model_reused", name=name, path=str(destination))
             return ResolvedModel(name, validate_model_dir(destination), source)
@@ -241,6 +255,6 @@ class ModelStore:
         from pensieve_loader.gguf_convert import convert_gguf
 
         log.info("model_converting", name=name, source=store.spec if store else gguf.name)
-        convert_gguf(gguf, destination, progress=self.progress)
+        convert_gguf(gguf, destination, progress=self.progress, dtype=dtype)
         (destination / "pensieve.json").write_text(json.dumps(stamp))
         return ResolvedModel(name, validate_model_dir(destination), source, converted=True)

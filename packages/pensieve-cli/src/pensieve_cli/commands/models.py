@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -204,8 +204,17 @@ def remove(ctx: CliContext, name: str, yes: bool) -> None:
     help="Name in the models directory [default: from the file or model name].",
 )
 @click.option("--force", is_flag=True, help="Convert again even if already imported.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default=None,
+    help="Store every tensor as this float type [default: quantized tensors stay quantized at "
+    "their width, so the model is about the GGUF's size].",
+)
 @pass_cli
-def import_model(ctx: CliContext, source: str, name: str | None, force: bool) -> None:
+def import_model(
+    ctx: CliContext, source: str, name: str | None, force: bool, dtype: str | None
+) -> None:
     """Convert a GGUF into an MLX model directory.
 
     SOURCE is a .gguf file or a GGUF another application keeps: ollama:NAME[:TAG] (Ollama),
@@ -218,10 +227,15 @@ def import_model(ctx: CliContext, source: str, name: str | None, force: bool) ->
     from_store = is_store_spec(source)
     store = _store(ctx, label=f"importing {source if from_store else Path(source).name}")
     assert isinstance(store, ModelStore)
+    floats: Literal["float16", "float32"] | None = None
+    if dtype == "float16":
+        floats = "float16"
+    elif dtype == "float32":
+        floats = "float32"
     if from_store:
-        resolved = store.import_store(source, name, force=force)
+        resolved = store.import_store(source, name, force=force, dtype=floats)
     else:
-        resolved = store.import_gguf(Path(source).expanduser(), name, force=force)
+        resolved = store.import_gguf(Path(source).expanduser(), name, force=force, dtype=floats)
     verb = "imported" if resolved.converted else "already imported"
     click.echo(f"{verb}: {resolved.name} -> {resolved.path}")
 
