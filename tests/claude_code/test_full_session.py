@@ -1,0 +1,159 @@
+"""The real Claude Code with its full prompt (no ``--bare``) on the 32k-window Qwen2.5-Coder.
+
+As a user runs it: ``pensieve start`` on the model, then ``pensieve claude --warm -- -p ...``,
+which first prefills Claude Code's own first request (caught from the installed claude) so that a
+new session's first turn reads only its prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pensieve_loader.gguf_convert import convert_gguf
+from tests.ggufs import coder_gguf
+from tests.servers import API_KEY, running_server
+
+WORD = "pomegranate"
+# Greedy and bounded, as in the --bare suite; tool-grammar=always because a 0.5B model cannot
+# pick among Claude Code's tools on its own (it answers with a fenced call to a wrong tool).
+SETTINGS = (
+    "--set",
+    "server.default-temperature=0",
+    "--set",
+    "engine.max-output-tokens=160",
+    "--set",
+    "engine.tool-grammar=always",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A served coder model and a project folder Claude Code runs in."""
+
+    url: str
+    env: dict[str, str]
+    folder: Path
+    claude_bin: Path
+    log: Path
+
+    def claude(self, *args: str, warm: bool = False, timeout: float = 1500) -> Any:
+        argv = [
+            sys.executable,
+            "-m",
+            "pensieve_app",
+            "claude",
+            "--claude-bin",
+            str(self.claude_bin),
+        ]
+        argv += ["--warm"] if warm else []
+        argv += ["--", *args, "--output-format", "stream-json", "--verbose"]
+        done = subprocess.run(
+            argv,
+            env=self.env,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        messages = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+        assert messages, done.stderr
+        return messages, done.stderr
+
+
+@pytest.fixture(name="coder_model", scope="module")
+def _coder_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert_gguf(coder_gguf(), tmp_path_factory.mktemp("coder") / "coder")
+
+
+@pytest.fixture(name="session", scope="module")
+def _session(
+    claude_bin: Path, coder_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Session]:
+    root = tmp_path_factory.mktemp("full")
+    # A short path: small models copy short paths exactly.
+    folder = Path(tempfile.mkdtemp(prefix="ccf"))
+    (folder / "notes.txt").write_text(f"The secret word is {WORD}.\n")
+    (root / "home").mkdir()
+    with running_server(
+        root, "--api-key", API_KEY, "--model", str(coder_model), *SETTINGS
+    ) as server:
+        env = {
+            **os.environ,
+            "HOME": str(root / "home"),
+            "PENSIEVE_STATE_DIR": str(root / f"state-{server.port}"),
+        }
+        yield Session(server.url, env, folder, claude_bin, server.log)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _finished(log: Path) -> list[dict[str, Any]]:
+    """The server's ``request_finished`` lines for Messages requests, in order."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [
+        line
+        for line in lines
+        if line.get("event") == "request_finished" and line.get("route") == "/v1/messages"
+    ]
+
+
+def test_full_claude_code_reads_a_file_and_answers(session: Session) -> None:
+    target = session.folder / "notes.txt"
+    messages, stderr = session.claude(
+        "-p", f"Use the Read tool to read {target}, then tell me the secret word.", warm=True
+    )
+    warmed = re.search(r"warmed Claude Code's setup: (\d+) tokens", stderr)
+    assert warmed is not None, stderr
+    assert "as this Claude Code sends it from here" in stderr
+    assert int(warmed.group(1)) > 10_000, "the full prompt, not --bare's"
+    calls = [
+        block
+        for m in messages
+        if m.get("type") == "assistant"
+        for block in m["message"]["content"]
+        if block["type"] == "tool_use"
+    ]
+    assert calls, messages
+    assert calls[0]["name"] == "Read"
+    assert calls[0]["input"]["file_path"] == str(target)
+    results = [
+        block
+        for m in messages
+        if m.get("type") == "user"
+        for block in m["message"]["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    assert results
+    assert WORD in str(results[0]["content"])
+    final = messages[-1]
+    assert final["type"] == "result", final
+    assert final["is_error"] is False, final
+    assert final["num_turns"] == 2, "the result is answered in text, so the loop ends"
+    answer = final["result"].strip()
+    assert answer
+    assert not answer.startswith(("{", "```")), "an answer, not the call again"
+    # The first turn read everything but its own prompt from the warmed cache; so did the second.
+    finished = _finished(session.log)
+    warm = next(line for line in finished if not line["stream"])
+    first, second = (line for line in finished if line["stream"])
+    assert warm["completion_tokens"] == 0
+    assert first["prompt_tokens"] > 10_000
+    assert first["prompt_tokens"] - first["cached_tokens"] < 100, first
+    assert second["prompt_tokens"] - second["cached_tokens"] < 200, second
+    print(
+        f"full Claude Code: warm {warm['prompt_tokens']} tokens in {warm['ms'] / 1000:.0f}s; "
+        f"turn 1 {first['prompt_tokens']} tokens, TTFT {first['ttft_ms'] / 1000:.1f}s; "
+        f"turn 2 TTFT {second['ttft_ms'] / 1000:.1f}s"
+    )
