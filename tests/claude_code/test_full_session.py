@@ -28,7 +28,13 @@ from tests.servers import API_KEY, running_server
 WORD = "pomegranate"
 # Greedy and bounded, as in the --bare suite; tool-grammar=always because a 0.5B model cannot
 # pick among Claude Code's tools on its own (it answers with a fenced call to a wrong tool).
+# Claude Code compacts when the session comes within its output reserve (an eighth of the
+# window, as `pensieve claude` sets it) plus 13,000 tokens of the window: a 28,400-token cap
+# puts that point just past the first session's ~11,650 tokens, so a short follow-up crosses it.
+WINDOW = 28_400
 SETTINGS = (
+    "--set",
+    f"engine.max-context-tokens={WINDOW}",
     "--set",
     "server.default-temperature=0",
     "--set",
@@ -156,4 +162,41 @@ def test_full_claude_code_reads_a_file_and_answers(session: Session) -> None:
         f"full Claude Code: warm {warm['prompt_tokens']} tokens in {warm['ms'] / 1000:.0f}s; "
         f"turn 1 {first['prompt_tokens']} tokens, TTFT {first['ttft_ms'] / 1000:.1f}s; "
         f"turn 2 TTFT {second['ttft_ms'] / 1000:.1f}s"
+    )
+
+
+def test_a_session_past_the_window_is_compacted_and_goes_on(session: Session) -> None:
+    """Claude Code's own auto-compaction: its summary request is answered and the turn runs."""
+    words = [
+        "river",
+        "mountain",
+        "cloud",
+        "garden",
+        "window",
+        "letter",
+        "orange",
+        "silver",
+        "engine",
+        "market",
+    ]
+    notes = " ".join(words[i * 7 % len(words)] for i in range(300))
+    messages, stderr = session.claude(
+        "--continue", "-p", f"My notes: {notes}. Which file did you read before?"
+    )
+    subtypes = [m.get("subtype") for m in messages if m.get("type") == "system"]
+    statuses = [m.get("status") for m in messages if m.get("type") == "system"]
+    assert "compacting" in statuses, (subtypes, stderr[-2000:])
+    assert "compact_boundary" in subtypes, (subtypes, stderr[-2000:])
+    final = messages[-1]
+    assert final["type"] == "result", final
+    assert final["is_error"] is False, final
+    assert final["result"].strip()
+    finished = [line for line in _finished(session.log) if line["stream"]]
+    summary = finished[2]
+    assert summary["finish_reason"] in ("stop", "length")
+    assert summary["cached_tokens"] > 11_000, "the summary request reads the session from cache"
+    print(
+        f"compaction: summary request {summary['prompt_tokens']} tokens "
+        f"({summary['cached_tokens']} cached), TTFT {summary['ttft_ms'] / 1000:.1f}s; "
+        f"{len(finished) - 3} requests after it"
     )

@@ -231,6 +231,18 @@ async def test_always_policy_answers_tool_results_in_prose(smol_path: Path) -> N
         await engine.aclose()
 
 
+async def test_answer_prefix_starts_the_answer(smol_engine: MLXEngine) -> None:
+    request = GenerationRequest(
+        messages=(Message("user", (TextPart("Summarize our talk about the weather."),)),),
+        sampling=SamplingParams(max_tokens=12, temperature=0.0),
+        answer_prefix="<summary>\n",
+    )
+    text, finished, _ = await collect(smol_engine.start(request))
+    assert text.startswith("<summary>\n"), text
+    assert len(text) > len("<summary>\n"), "the model goes on after it"
+    assert finished.usage.completion_tokens == 12
+
+
 def test_prose_start_bans_call_openers_and_the_end(smol_path: Path) -> None:
     from transformers import AutoTokenizer
 

@@ -187,10 +187,12 @@ async def test_claude_codes_compaction_ask_is_answered_in_text(
     assert (await client.post("/v1/messages", json=body)).status_code == 200
     compaction = engine.requests[-1]
     assert compaction.tool_choice.mode == "none"
+    assert compaction.answer_prefix == "<summary>\n"
     assert [t.name for t in compaction.tools] == ["Read"], "the tools stay (the prefix is cached)"
     plain = {**body, "messages": body["messages"][:1]}
     assert (await client.post("/v1/messages", json=plain)).status_code == 200
     assert engine.requests[-1].tool_choice.mode == "auto"
+    assert engine.requests[-1].answer_prefix == ""
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,8 @@ class GenerationRequest:
     """Most tokens the reasoning part may take before the engine closes it; 0: no cap."""
     response_schema: Mapping[str, Any] | None = None
     """A JSON schema the answer must satisfy (structured output); ``None``: free text."""
+    answer_prefix: str = ""
+    """Text the answer must begin with (generated under constraint, so it is part of the answer)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from pensieve_mlx.loading import LoadedModel, load_model
 from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.prefix_disk import DiskPrefixes, model_identity
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
-from pensieve_mlx.prose import ProseStart, prose_start_mask
+from pensieve_mlx.prose import ForcedPrefix, ProseStart, prose_start_mask
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
@@ -167,6 +167,10 @@ class MLXEngine:
         ]
 
     def _processors(self, request: GenerationRequest) -> tuple[list[Any], bool]:
+        if request.answer_prefix:
+            encode = self._loaded.tokenizer._tokenizer.encode
+            ids = [int(i) for i in encode(request.answer_prefix, add_special_tokens=False)]
+            return [ForcedPrefix(ids)], False
         mode, policy = request.tool_choice.mode, self._config.tool_grammar
         if request.response_schema is not None and mode not in ("any", "tool"):
             return [self._grammar(answer_grammar(request.response_schema))], False

@@ -1,4 +1,4 @@
-"""An answer that starts as prose: what ``tool-grammar=always`` asks for after tool results.
+"""How an answer starts: as prose (``tool-grammar=always`` after tool results), or with set text.
 
 Under ``always`` a small model must call a tool until it has results, then answer in text so the
 agent loop ends. Told not to open a call, small models (Qwen2.5-Coder-0.5B under Claude Code's
@@ -44,3 +44,24 @@ class ProseStart:
         width = logits.shape[-1]
         banned = self._banned[:width]
         return mx.where(banned, mx.array(-float("inf"), dtype=logits.dtype), logits)
+
+
+class ForcedPrefix:
+    """An mlx-lm logits processor that makes the first tokens ``ids``, then lets the model go.
+
+    A request's ``answer_prefix`` (Claude Code's compaction must answer with a ``<summary>`` block;
+    small models forget to). Only as many steps as the prefix has tokens are masked.
+    """
+
+    def __init__(self, ids: list[int]) -> None:
+        self._ids = ids
+        self._step = 0
+
+    def __call__(self, context: mx.array, logits: mx.array) -> mx.array:
+        """``logits`` with everything but the prefix's next token removed, while it lasts."""
+        if self._step >= len(self._ids):
+            return logits
+        wanted = self._ids[self._step]
+        self._step += 1
+        keep = mx.arange(logits.shape[-1]) == wanted
+        return mx.where(keep, logits, mx.array(-float("inf"), dtype=logits.dtype))

@@ -288,6 +288,8 @@ def _thinking(config: wire.ThinkingConfig | None, messages: list[Message]) -> bo
 
 TEXT_ONLY = "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools."
 """How Claude Code's compaction request (a summary of the session) opens its instructions."""
+SUMMARY_OPEN = "<summary>\n"
+"""How its answer must start: Claude Code reads the summary from a ``<summary>`` block."""
 
 
 def _asks_for_text_only(messages: list[Message]) -> bool:
@@ -359,7 +361,8 @@ def to_domain(
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
     choice = _tool_choice(request.tool_choice)
-    if choice.mode == "auto" and _asks_for_text_only(messages):
+    compaction = choice.mode == "auto" and _asks_for_text_only(messages)
+    if compaction:
         choice = ToolChoice("none")
     if choice.mode in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice requires tools")
@@ -387,4 +390,6 @@ def to_domain(
         thinking=_thinking(request.thinking, messages),
         thinking_budget=_thinking_budget(request.thinking),
         response_schema=schema,
+        # Claude Code takes a compaction only with a <summary> block; small models forget it.
+        answer_prefix=SUMMARY_OPEN if compaction and schema is None else "",
     )
