@@ -147,6 +147,8 @@ def render(results: dict[str, Any], model: Path, seconds: float) -> str:
         ("warm", "`pensieve claude --warm`"),
         ("restart", "restart on the same disk cache, `--warm` again"),
     ):
+        if name not in results:
+            continue
         r = results[name]
         turns = r["turns"]
         first = turns[0] if turns else {"prompt": 0, "cached": 0, "ttft": float("nan")}
@@ -186,6 +188,7 @@ def main() -> None:
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="ccb"))
     (folder / "notes.txt").write_text("The secret word is pomegranate.\n")
+    home = Path(tempfile.mkdtemp(prefix="ccb-home"))
     results: dict[str, Any] = {}
     cache = WORK / "claude-full-cache"
     try:
@@ -196,12 +199,13 @@ def main() -> None:
         ):
             if fresh:
                 shutil.rmtree(cache, ignore_errors=True)
-            home = folder.parent / f"{folder.name}-home-{name}"
-            home.mkdir(exist_ok=True)
+            # One HOME for every run: Claude Code's system prompt names paths under it, and the
+            # restart must send the prompt the warm run stored on disk (each -p is a new session).
             results[name] = session(args.model, cache, folder, home, warm)
             print(name, results[name], flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
     section = render(results, args.model, time.perf_counter() - started)
     write(args.output, section)
     print(section)
