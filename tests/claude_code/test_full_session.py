@@ -38,7 +38,7 @@ SETTINGS = (
     "--set",
     "server.default-temperature=0",
     "--set",
-    "engine.max-output-tokens=160",
+    "engine.max-output-tokens=240",
     "--set",
     "engine.tool-grammar=always",
 )

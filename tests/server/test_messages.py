@@ -189,6 +189,18 @@ async def test_claude_codes_compaction_ask_is_answered_in_text(
     assert compaction.tool_choice.mode == "none"
     assert compaction.answer_prefix == "<summary>\n"
     assert [t.name for t in compaction.tools] == ["Read"], "the tools stay (the prefix is cached)"
+    # A summary cut off by max_tokens is resumed with a text turn: still the compaction.
+    resumed = {
+        **body,
+        "messages": [
+            *body["messages"],
+            {"role": "assistant", "content": "<summary>\nWe read a.txt"},
+            {"role": "user", "content": "Output token limit hit. Resume directly."},
+        ],
+    }
+    assert (await client.post("/v1/messages", json=resumed)).status_code == 200
+    assert engine.requests[-1].tool_choice.mode == "none"
+    assert engine.requests[-1].answer_prefix == ""
     plain = {**body, "messages": body["messages"][:1]}
     assert (await client.post("/v1/messages", json=plain)).status_code == 200
     assert engine.requests[-1].tool_choice.mode == "auto"

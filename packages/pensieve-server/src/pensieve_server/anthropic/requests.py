@@ -292,17 +292,23 @@ SUMMARY_OPEN = "<summary>\n"
 """How its answer must start: Claude Code reads the summary from a ``<summary>`` block."""
 
 
-def _asks_for_text_only(messages: list[Message]) -> bool:
-    """Whether the last turn is Claude Code's compaction ask, which must be answered in text.
+def _compaction_turns(messages: list[Message]) -> int | None:
+    """How many turns back Claude Code's compaction ask is (0: the last turn), if it is running.
 
-    It keeps the session's tools (so the prompt before it stays cached) and sets no
+    The ask keeps the session's tools (so the prompt before it stays cached) and sets no
     ``tool_choice``; answered with a call (``engine.tool-grammar=always`` forces one, a small
-    model may open one on its own), compaction fails and Claude Code cannot go on. As
-    ``tool_choice: none`` the tools stay in the prompt and no call is made.
+    model may open one on its own), compaction fails and Claude Code cannot go on. A summary cut
+    off by ``max_tokens`` is resumed with a plain text turn, which is still the compaction: so
+    the ask counts while only text turns (no calls, no results) follow it.
     """
-    if not messages or messages[-1].role != "user":
-        return False
-    return any(isinstance(p, TextPart) and TEXT_ONLY in p.text for p in messages[-1].parts)
+    for back, message in enumerate(reversed(messages[-5:])):
+        if any(isinstance(p, (ToolCallPart, ToolResultPart)) for p in message.parts):
+            return None
+        if message.role == "user" and any(
+            isinstance(p, TextPart) and TEXT_ONLY in p.text for p in message.parts
+        ):
+            return back
+    return None
 
 
 def _is_client_tool(tool: wire.Tool) -> bool:
@@ -361,8 +367,8 @@ def to_domain(
     if not messages:
         raise InvalidRequestError("messages: at least one user or assistant message is required")
     choice = _tool_choice(request.tool_choice)
-    compaction = choice.mode == "auto" and _asks_for_text_only(messages)
-    if compaction:
+    compaction = _compaction_turns(messages) if choice.mode == "auto" else None
+    if compaction is not None:
         choice = ToolChoice("none")
     if choice.mode in ("any", "tool") and not tools:
         raise InvalidRequestError("tool_choice requires tools")
@@ -391,5 +397,5 @@ def to_domain(
         thinking_budget=_thinking_budget(request.thinking),
         response_schema=schema,
         # Claude Code takes a compaction only with a <summary> block; small models forget it.
-        answer_prefix=SUMMARY_OPEN if compaction and schema is None else "",
+        answer_prefix=SUMMARY_OPEN if compaction == 0 and schema is None else "",
     )
