@@ -165,8 +165,13 @@ def test_full_claude_code_reads_a_file_and_answers(session: Session) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_session_past_the_window_is_compacted_and_goes_on(session: Session) -> None:
-    """Claude Code's own auto-compaction: its summary request is answered and the turn runs."""
+    """Claude Code's own auto-compaction: its summary request is answered and the turn runs.
+
+    Slow (``make test-slow``): after the summary, Claude Code re-sends the turn on a new prefix
+    (about 3k tokens to prefill here, minutes on 2 cores) and may resume it more than once.
+    """
     words = [
         "river",
         "mountain",
