@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, WORK, machine, on_cpu, pensieve
+from benchmarks.common import ROOT, WORK, machine, on_cpu, pensieve, write_section
 
 CLAUDE_CODE_VERSION = "2.1.331"
 SETTINGS = (
@@ -162,18 +162,6 @@ def render(results: dict[str, Any], model: Path, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, section: str) -> None:
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    marker = "## CPU: full Claude Code (not `--bare`)"
-    start = text.find(marker)
-    if start != -1:
-        end = text.find("\n## ", start + len(marker))
-        text = text[:start] + text[end + 1 :] if end != -1 else text[:start]
-    anchor = text.find("## Reading the figures")
-    text = text[:anchor] + section + "\n" + text[anchor:] if anchor != -1 else text + "\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -207,7 +195,7 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
     section = render(results, args.model, time.perf_counter() - started)
-    write(args.output, section)
+    write_section(args.output, "## CPU: full Claude Code (not `--bare`)", section)
     print(section)
 
 

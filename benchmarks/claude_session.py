@@ -35,6 +35,7 @@ from benchmarks.common import (
     mlx_lm_server,
     on_cpu,
     pensieve,
+    write_section,
 )
 from benchmarks.workloads import _openai_ttft
 
@@ -176,18 +177,6 @@ def render(r: dict[str, Any], args: argparse.Namespace, elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, section: str) -> None:
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    marker = "## CPU: a full Claude Code session"
-    start = text.find(marker)
-    if start != -1:
-        end = text.find("\n## ", start + len(marker))
-        text = text[:start] + text[end + 1 :] if end != -1 else text[:start]
-    anchor = text.find("## Reading the figures")
-    text = text[:anchor] + section + "\n" + text[anchor:] if anchor != -1 else text + "\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -225,7 +214,7 @@ def main() -> None:
     results["mlx_lm"] = run_mlx_lm(weights)
     print("mlx_lm.server:", results["mlx_lm"], flush=True)
     section = render(results, args, time.perf_counter() - started)
-    write(args.output, section)
+    write_section(args.output, "## CPU: a full Claude Code session", section)
     print(section)
 
 

@@ -208,3 +208,18 @@ def pct(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def write_section(path: Path, marker: str, section: str) -> None:
+    """Replace the section of ``path`` whose heading starts with ``marker`` by ``section``.
+
+    A new section goes before "## Reading the figures" (or at the end).
+    """
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    start = text.find(marker)
+    if start != -1:
+        end = text.find("\n## ", start + len(marker))
+        text = text[:start] + text[end + 1 :] if end != -1 else text[:start]
+    anchor = text.find("## Reading the figures")
+    text = text[:anchor] + section + "\n" + text[anchor:] if anchor != -1 else text + "\n" + section
+    path.write_text(text)
