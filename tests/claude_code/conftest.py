@@ -110,6 +110,28 @@ class Claude:
         return json.loads(result.stdout)
 
 
+def tool_uses(messages: list[Any]) -> list[Any]:
+    """The ``tool_use`` blocks of the assistant messages in Claude Code's stream-json output."""
+    return [
+        block
+        for m in messages
+        if m.get("type") == "assistant"
+        for block in m["message"]["content"]
+        if block["type"] == "tool_use"
+    ]
+
+
+def tool_results(messages: list[Any]) -> list[Any]:
+    """The ``tool_result`` blocks Claude Code sent back, from its stream-json output."""
+    return [
+        block
+        for m in messages
+        if m.get("type") == "user"
+        for block in m["message"]["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+
+
 @pytest.fixture(name="workdir")
 def _workdir(tmp_path: Path) -> Path:
     (tmp_path / "home").mkdir()

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.claude_code.conftest import Claude
+from tests.claude_code.conftest import Claude, tool_results, tool_uses
 
 
 def test_bare_prompt_gets_a_real_answer(claude: Claude) -> None:
@@ -64,23 +64,11 @@ def test_read_tool_round_trip(
         "stream-json",
         "--verbose",
     )
-    calls = [
-        block
-        for m in messages
-        if m.get("type") == "assistant"
-        for block in m["message"]["content"]
-        if block["type"] == "tool_use"
-    ]
+    calls = tool_uses(messages)
     assert calls, messages
     assert calls[0]["name"] == "Read"
     assert calls[0]["input"]["file_path"] == str(target)
-    results = [
-        block
-        for m in messages
-        if m.get("type") == "user"
-        for block in m["message"]["content"]
-        if isinstance(block, dict) and block.get("type") == "tool_result"
-    ]
+    results = tool_results(messages)
     assert results
     assert "hello from hello.txt" in str(results[0]["content"])
     final = messages[-1]

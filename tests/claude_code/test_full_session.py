@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from pensieve_loader.gguf_convert import convert_gguf
+from tests.claude_code.conftest import tool_results, tool_uses
 from tests.ggufs import coder_gguf
 from tests.servers import API_KEY, running_server
 
@@ -124,23 +125,11 @@ def test_full_claude_code_reads_a_file_and_answers(session: Session) -> None:
     assert warmed is not None, stderr
     assert "as this Claude Code sends it from here" in stderr
     assert int(warmed.group(1)) > 10_000, "the full prompt, not --bare's"
-    calls = [
-        block
-        for m in messages
-        if m.get("type") == "assistant"
-        for block in m["message"]["content"]
-        if block["type"] == "tool_use"
-    ]
+    calls = tool_uses(messages)
     assert calls, messages
     assert calls[0]["name"] == "Read"
     assert calls[0]["input"]["file_path"] == str(target)
-    results = [
-        block
-        for m in messages
-        if m.get("type") == "user"
-        for block in m["message"]["content"]
-        if isinstance(block, dict) and block.get("type") == "tool_result"
-    ]
+    results = tool_results(messages)
     assert results
     assert WORD in str(results[0]["content"])
     final = messages[-1]
