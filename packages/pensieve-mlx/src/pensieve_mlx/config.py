@@ -46,6 +46,37 @@ class MLXEngineConfig:
     prefill_batch_size: Count = field(
         default=8, metadata={"help": "New prompts prefilled together in one batch."}
     )
+    single_sequence_fast_path: bool = field(
+        default=True,
+        metadata={
+            "help": "While one sequence is the whole batch, decode it on a plain KV cache as "
+            "mlx-lm's generate_step does (fused attention, the next step queued before the "
+            "token is read); it joins the batch the moment a second request arrives."
+        },
+    )
+    long_prompt_tokens: Count = field(
+        default=256,
+        metadata={
+            "help": "A prompt with more uncached tokens than this is prefilled apart from the "
+            "batch, a time slice at a time between decode steps (shorter ones are prefilled "
+            "together in the batch)."
+        },
+    )
+    prefill_slice_s: Seconds = field(
+        default=0.25,
+        metadata={
+            "help": "About how long one slice of a long prefill runs before the batch's next "
+            "decode step; its chunk follows the measured prefill rate, up to prefill-step-size. "
+            "Bounds how long running streams and newly arrived requests wait."
+        },
+    )
+    short_request_tokens: Count = field(
+        default=16,
+        metadata={
+            "help": "Requests with at most this many max_tokens (Claude Code's probes and "
+            "titles) run ahead of long prefills, which wait while they decode."
+        },
+    )
     precision: Precision = field(
         default="auto",
         metadata={

@@ -38,6 +38,20 @@ def sliceable(cache: Sequence[Any]) -> bool:
     return bool(cache) and all(type(c) is KVCache for c in cache)
 
 
+def snapshot(cache: Sequence[Any]) -> list[Any]:
+    """A copy of a cache still being written, which its later writes do not change."""
+    if sliceable(cache):
+        copies: list[Any] = []
+        for layer in cache:
+            kept = KVCache()
+            kept.keys = mx.contiguous(layer.keys[..., : layer.offset, :])
+            kept.values = mx.contiguous(layer.values[..., : layer.offset, :])
+            kept.offset = layer.offset
+            copies.append(kept)
+        return copies
+    return copy.deepcopy(list(cache))
+
+
 Stored = tuple[mx.array, ...]
 """A segment's keys or values for one layer: the array, or MLX's ``(codes, scales, biases)``."""
 

@@ -1,8 +1,9 @@
 """The worker thread: the one thread that makes MLX calls, driving mlx-lm's BatchGenerator.
 
 Requests arrive on a command queue; each loop iteration admits waiting requests into free
-slots (reusing prefix caches), runs one batched step (a prefill chunk and/or one decode token for
-every active sequence), and pushes each request's events back to its asyncio queue.
+slots (reusing prefix caches), runs one batched step (short prompts' prefill and one decode token
+for every active sequence), then one slice of a long prompt's prefill (``prefill.py``), and
+pushes each request's events back to its asyncio queue.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from typing import Any, Literal
 import mlx.core as mx
 import structlog
 from mlx_lm.generate import BatchGenerator
+from mlx_lm.models.cache import make_prompt_cache
 
 from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
 from pensieve_mlx.config import MLXEngineConfig
 from pensieve_mlx.jobs import Job
-from pensieve_mlx.prefix_cache import KVCodec, PrefixCache, sliceable
+from pensieve_mlx.prefill import PrefillLane
+from pensieve_mlx.prefix_cache import KVCodec, PrefixCache, sliceable, snapshot
 from pensieve_mlx.prefix_disk import DiskPrefixes
+from pensieve_mlx.solo import Solo
 
 log = structlog.get_logger()
 
@@ -60,6 +64,14 @@ class Worker:
             codec=KVCodec(bits=config.kv_bits),
         )
         self._generator = self._new_generator()
+        self._lane = PrefillLane(
+            model,
+            max_chunk=config.prefill_step_size,
+            slice_s=config.prefill_slice_s,
+            short_tokens=config.short_request_tokens,
+        )
+        self._solo: Solo | None = None
+        """The one sequence decoding on the fast path (``solo.py``), when it is alone."""
         self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)
         self._thread.start()
 
@@ -72,8 +84,8 @@ class Worker:
 
     @property
     def active(self) -> int:
-        """Sequences in the batch."""
-        return len(self._active)
+        """Sequences admitted: in the batch or prefilling beside it."""
+        return len(self._active) + len(self._lane) + (self._solo is not None)
 
     def submit(self, job: Job) -> bool:
         """Queue ``job``; False when the queue is full."""
@@ -111,16 +123,18 @@ class Worker:
 
     def _run(self) -> None:
         while True:
-            idle = not self._active and not self._waiting
+            idle = not self.active and not self._waiting
             if not self._handle_commands(block=idle):
                 break
-            self._admit()
-            if not self._active:
-                continue
             try:
-                self._step()
+                self._admit()
+                if self._active:
+                    self._step()
+                elif self._solo is not None:
+                    self._solo_step()
+                self._prefill_slice()
             except Exception as e:  # the worker boundary: fail the batch, keep serving
-                log.error("engine_step_failed", exc_info=True, active=len(self._active))
+                log.error("engine_step_failed", exc_info=True, active=self.active)
                 self._fail_all(EngineError(f"generation failed: {e}"))
         self._generator.close()
 
@@ -145,7 +159,14 @@ class Worker:
                 return True
 
     def _drop(self, job: Job) -> None:
-        if job.uid is not None and job.uid in self._active:
+        prefill = self._lane.remove(job)
+        if self._solo is not None and self._solo.job is job:
+            self._store(self._solo.tokens, self._solo.cache)
+            self._solo = None
+        elif prefill is not None:
+            # What was prefilled stays useful: a client that retries reads it from the cache.
+            self._store(prefill.job.prompt.tokens[: prefill.position], prefill.cache)
+        elif job.uid is not None and job.uid in self._active:
             self._store_all(self._generator.remove([job.uid], return_prompt_caches=True))
             del self._active[job.uid]
         elif job in self._waiting:
@@ -157,7 +178,7 @@ class Worker:
             self._queued -= 1
 
     def _admit(self) -> None:
-        while self._waiting and len(self._active) < self._config.max_active_sequences:
+        while self._waiting and self.active < self._config.max_active_sequences:
             job = self._waiting.popleft()
             self._dequeued()
             if job.cancelled:
@@ -168,16 +189,103 @@ class Worker:
             job.admitted = time.perf_counter()
             # The first event: the response can now say how much of the prompt was cached.
             job.emit([PromptProgress(cached, len(tokens))])
-            (uid,) = self._generator.insert_segments(
-                [_segments(tokens, cached, job.prompt.boundaries)],
-                max_tokens=[job.max_tokens],
-                caches=[cache] if cache is not None else None,
-                all_tokens=[tokens[:cached]],
-                samplers=[job.sampler],
-                logits_processors=[job.processors],
-            )
-            job.uid = uid
-            self._active[uid] = job
+            # Alone, it is prefilled apart too: the fast path decodes from that plain cache.
+            if len(tokens) - cached > self._config.long_prompt_tokens or self._alone():
+                fresh = cache if cache is not None else make_prompt_cache(self._model)
+                self._lane.add(job, fresh, cached)
+            else:
+                segments = _segments(tokens, cached, job.prompt.boundaries)
+                self._insert(job, segments, cache, tokens[:cached], job.max_tokens)
+
+    def _alone(self) -> bool:
+        """Nothing else admitted or waiting, and the fast path is on."""
+        return self._config.single_sequence_fast_path and not self.active and not self._waiting
+
+    def _insert(
+        self,
+        job: Job,
+        segments: list[list[int]],
+        cache: list[Any] | None,
+        tokens: list[int],
+        max_tokens: int,
+    ) -> None:
+        """Hand ``job`` to the batch generator, ``tokens`` already in ``cache``."""
+        if self._solo is not None:
+            self._handoff()  # a second sequence: the one on the fast path joins the batch first
+        (uid,) = self._generator.insert_segments(
+            [segments],
+            max_tokens=[max_tokens],
+            caches=[cache] if cache is not None else None,
+            all_tokens=[tokens],
+            samplers=[job.sampler],
+            logits_processors=[job.processors],
+        )
+        job.uid = uid
+        self._active[uid] = job
+
+    def _solo_step(self) -> None:
+        solo = self._solo
+        assert solo is not None
+        with mx.stream(self._generator.stream):
+            token, reason = solo.step()
+        events, ended = self._on_token(solo.job, token, reason)
+        if ended is not None:
+            self._solo = None
+            self._store(solo.tokens, solo.cache)
+        if events:
+            self._send(solo.job, events)
+
+    def _handoff(self) -> None:
+        """Move the fast path's sequence into the batch generator, from its next token."""
+        solo = self._solo
+        assert solo is not None
+        self._solo = None
+        with mx.stream(self._generator.stream):
+            token, reason, handoff = solo.handoff()
+        events, ended = self._on_token(solo.job, token, reason)
+        if events:
+            self._send(solo.job, events)
+        if ended is not None or handoff is None:
+            self._store(solo.tokens, solo.cache)
+            return
+        # The token was emitted here; as the segment's last token the batch feeds it, unsent.
+        self._insert(solo.job, [[token]], handoff.cache, handoff.tokens, handoff.max_tokens)
+
+    def _prefill_slice(self) -> None:
+        """One slice of a long prompt's prefill, unless a short request is decoding."""
+        decoding = [*self._active.values(), *([self._solo.job] if self._solo else [])]
+        if any(self._lane.short(job) for job in decoding):
+            return  # bounded: a short request decodes at most a few tokens
+        prefill = self._lane.next()
+        if prefill is None:
+            return
+        tokens = prefill.job.prompt.tokens
+        boundaries = [b for b in prefill.job.prompt.boundaries if b > prefill.position]
+        if not prefill.done:
+            with mx.stream(self._generator.stream):
+                self._lane.advance(prefill, limit=min(boundaries, default=prefill.end))
+        job = prefill.job
+        job.progress(
+            prefill.position - job.cached_tokens,
+            len(tokens) - job.cached_tokens,
+            interval=self._config.progress_interval_s,
+        )
+        if prefill.position in job.prompt.boundaries:
+            # A stable prefix's end (system prompt and tools): its own snapshot, on disk too.
+            self._store(tokens[: prefill.position], snapshot(prefill.cache), persist=True)
+        if prefill.done:
+            self._lane.take_done(prefill)
+            if not sliceable(prefill.cache) and prefill.position not in job.prompt.boundaries:
+                # A cache that cannot be cut: the next turn can only reuse a snapshot.
+                self._store(tokens[: prefill.position], snapshot(prefill.cache))
+            if self._alone():
+                with mx.stream(self._generator.stream):
+                    self._solo = Solo(self._model, job, prefill.cache, self._eos_ids)
+            else:
+                position = prefill.position
+                self._insert(
+                    job, [tokens[position:]], prefill.cache, tokens[:position], job.max_tokens
+                )
 
     def _fetch(self, tokens: list[int]) -> tuple[list[Any] | None, int]:
         """The cache for the longest cached prefix of ``tokens``, from memory or disk."""
@@ -214,36 +322,50 @@ class Worker:
     def _step(self) -> None:
         prompt_responses, generation_responses = self._generator.next()
         self._prefilled(prompt_responses)
-        finished: dict[int, tuple[Job, list[GenerationEvent]]] = {}
+        early: dict[int, tuple[Job, list[GenerationEvent]]] = {}
         for r in generation_responses:
             job = self._active.get(r.uid)
             if job is None:
                 continue
-            eos = r.finish_reason == "stop"
-            events, matched = job.on_token(r.token, eos)
-            if matched is not None or (r.finish_reason is None and job.router.calls_done):
-                # A stop string, or the one call a single-call answer may make, ends it early.
-                early: FinishReason = "stop" if matched is None else "stop_sequence"
-                events += job.finish(early, matched, peak_memory=mx.get_peak_memory())
-                finished[r.uid] = (job, events)
+            events, ended = self._on_token(job, r.token, r.finish_reason)
+            if ended == "early":
+                early[r.uid] = (job, events)
                 continue  # sent once the sequence has left the batch, as for other endings
-            elif r.finish_reason is not None:
-                reason: FinishReason = "stop"
-                if r.finish_reason == "length":
-                    reason = "context_window" if job.window_bound else "length"
-                events += job.finish(reason, peak_memory=mx.get_peak_memory())
+            if ended == "finished":
                 del self._active[r.uid]
                 self._store(r.all_tokens, r.prompt_cache)
             if events:
                 self._send(job, events)
-        if finished:
-            # Stopped by a stop string: the generator still holds these sequences.
-            caches = self._generator.remove(list(finished), return_prompt_caches=True)
-            for uid in finished:
+        if early:
+            # Ended before the generator's own checks: the generator still holds these.
+            caches = self._generator.remove(list(early), return_prompt_caches=True)
+            for uid in early:
                 del self._active[uid]
             self._store_all(caches)
-            for job, events in finished.values():
+            for job, events in early.values():
                 self._send(job, events)
+
+    def _on_token(
+        self, job: Job, token: int, finish_reason: str | None
+    ) -> tuple[list[GenerationEvent], Literal["early", "finished"] | None]:
+        """``job``'s events for ``token``, and how it ended.
+
+        ``early``: a stop string or the one call a single-call answer may make ended it; the
+        batch generator still holds it. ``finished``: the generator's own ending.
+        """
+        eos = finish_reason == "stop"
+        events, matched = job.on_token(token, eos)
+        if matched is not None or (finish_reason is None and job.router.calls_done):
+            early: FinishReason = "stop" if matched is None else "stop_sequence"
+            events += job.finish(early, matched, peak_memory=mx.get_peak_memory())
+            return events, "early"
+        if finish_reason is None:
+            return events, None
+        reason: FinishReason = "stop"
+        if finish_reason == "length":
+            reason = "context_window" if job.window_bound else "length"
+        events += job.finish(reason, peak_memory=mx.get_peak_memory())
+        return events, "finished"
 
     def _store_all(self, caches: dict[int, tuple[list[Any], list[int]]]) -> None:
         for cache, tokens in caches.values():
@@ -262,7 +384,10 @@ class Worker:
             job.cancelled = True
 
     def _fail_all(self, error: EngineError) -> None:
-        for job in [*self._active.values(), *self._waiting]:
+        lane = [p.job for p in self._lane.clear()]
+        solo = [self._solo.job] if self._solo is not None else []
+        self._solo = None
+        for job in [*self._active.values(), *lane, *solo, *self._waiting]:
             if not job.cancelled:
                 with contextlib.suppress(RuntimeError):  # the client's loop is gone
                     job.emit(error)

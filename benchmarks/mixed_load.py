@@ -1,0 +1,180 @@
+"""Mixed load: a short request and a running stream while a long prompt prefills.
+
+``python benchmarks/mixed_load.py`` (part of ``make bench``; ``make bench-mixed`` alone) runs the
+same workload on two servers of the same model, one after the other:
+
+- *batch prefill*: ``engine.long-prompt-tokens`` set past every prompt, so each prompt is prefilled
+  inside mlx-lm's batch generator, as before the prefill lane;
+- *prefill lane* (the default): long prompts are prefilled beside the batch in time slices, and
+  short requests run ahead of them.
+
+Per server: the TTFT of a 4-token request alone and sent while a ~6k-token prompt prefills (the
+ratio is the figure), and the decode rate of a stream alone and while such a prompt prefills.
+Each figure is the median of ``--runs``; every long prompt starts with a fresh tag, so nothing
+is read from the prefix cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import (
+    API_KEY,
+    ROOT,
+    float32_copy,
+    machine,
+    median,
+    on_cpu,
+    pensieve,
+    write_section,
+)
+
+LONG = " ".join(
+    f"Line {i}: the {('red', 'green', 'blue')[i % 3]} box holds {i} pens." for i in range(420)
+)
+STREAM = "Write a long story about a dragon who learns to paint. Use many details."
+
+
+def _stream(url: str, text: str, max_tokens: int) -> tuple[float, list[float]]:
+    """TTFT and the arrival time of every text delta of one streamed request."""
+    body = {
+        "model": "claude-bench",
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "messages": [{"role": "user", "content": text}],
+    }
+    stamps: list[float] = []
+    started = time.perf_counter()
+    with (
+        httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client,
+        client.stream("POST", "/v1/messages", json=body) as response,
+    ):
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"content_block_delta"' in line:
+                stamps.append(time.perf_counter())
+    return (stamps[0] - started if stamps else float("nan")), stamps
+
+
+def _prompt_tokens(url: str, text: str) -> int:
+    body = {"model": "claude-bench", "messages": [{"role": "user", "content": text}]}
+    with httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=60) as client:
+        answer = client.post("/v1/messages/count_tokens", json=body)
+        return int(json.loads(answer.text)["input_tokens"])
+
+
+def _rate(stamps: list[float], start: float, end: float) -> float:
+    inside = [s for s in stamps if start <= s <= end]
+    return (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 2 else 0.0
+
+
+def _background(url: str, tag: str, out: dict[str, float]) -> threading.Thread:
+    """The long prompt, streamed in a thread; records when its first token came."""
+
+    def run() -> None:
+        started = time.perf_counter()
+        ttft, _ = _stream(url, f"[{tag}] {LONG}\nWhich line holds 7 pens?", 4)
+        out["started"], out["first"] = started, started + ttft
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _record(url: str, into: dict[str, list[float]]) -> None:
+    into["stamps"] = _stream(url, STREAM, 200)[1]
+
+
+def measure(url: str, runs: int, label: str) -> dict[str, float]:
+    """Short-request TTFT and stream decode rate, alone and during a long prefill."""
+    _stream(url, "Say hi.", 4)  # warm-up
+    alone = median([_stream(url, f"[{label}-a{r}] Say hi.", 4)[0] for r in range(runs)])
+    during: list[float] = []
+    for r in range(runs):
+        long: dict[str, float] = {}
+        thread = _background(url, f"{label}-s{r}", long)
+        time.sleep(1.5)  # the long prompt is prefilling
+        during.append(_stream(url, f"[{label}-d{r}] Say hi.", 4)[0])
+        thread.join()
+    # A running stream: its rate alone, then while a long prompt prefills.
+    solo = median(
+        [_rate(s, 0, float("inf")) for _, s in (_stream(url, STREAM, 48) for _ in range(runs))]
+    )
+    shared: list[float] = []
+    for r in range(runs):
+        long = {}
+        result: dict[str, list[float]] = {}
+        streamer = threading.Thread(target=_record, args=(url, result))
+        streamer.start()
+        time.sleep(1.0)  # the stream is decoding
+        thread = _background(url, f"{label}-r{r}", long)
+        thread.join()
+        streamer.join()
+        shared.append(_rate(result["stamps"], long["started"], long["first"]))
+    return {
+        "short_alone": alone,
+        "short_during": median(during),
+        "stream_alone": solo,
+        "stream_during": median(shared),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    from pensieve_loader import ModelStore
+
+    resolved = ModelStore().resolve(None)
+    weights = float32_copy(resolved.path) if on_cpu() else resolved.path
+    results: dict[str, dict[str, float]] = {}
+    long_tokens = 0
+    for label, extra in (
+        ("batch prefill", ("--set", "engine.long-prompt-tokens=1000000")),
+        ("prefill lane", ()),
+    ):
+        with pensieve(weights, *extra) as (url, _):
+            long_tokens = _prompt_tokens(url, LONG)
+            results[label] = measure(url, args.runs, label.split()[0])
+            print(label, results[label], flush=True)
+    write_section(args.output, "## Mixed load", render(results, long_tokens, resolved.name))
+
+
+def render(results: dict[str, dict[str, float]], long_tokens: int, model: str) -> str:
+    facts = machine()
+    where = facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    rows = [
+        "| | short request TTFT alone | during a long prefill | ratio | stream tok/s alone "
+        "| during a long prefill |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in results.items():
+        rows.append(
+            f"| {label} | {r['short_alone']:.2f} s | {r['short_during']:.2f} s "
+            f"| {r['short_during'] / r['short_alone']:.1f}x | {r['stream_alone']:.1f} "
+            f"| {r['stream_during']:.1f} |"
+        )
+    return (
+        "## Mixed load\n\n"
+        f"`python benchmarks/mixed_load.py` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{where}, {model}): a 4-token request sent 1.5 s into a {long_tokens:,}-token prefill, "
+        "and a stream decoding while such a prefill runs. *Batch prefill* is every prompt "
+        "prefilled in mlx-lm's batch generator (`engine.long-prompt-tokens` past every prompt); "
+        "*prefill lane* is the default.\n\n" + "\n".join(rows) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

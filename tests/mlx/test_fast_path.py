@@ -1,0 +1,119 @@
+"""The single-sequence fast path: the batch generator's tokens, and a clean join of a second request."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pensieve_core import (
+    Finished,
+    GenerationRequest,
+    Message,
+    PromptProgress,
+    SamplingParams,
+    TextDelta,
+    TextPart,
+    ToolChoice,
+    ToolSpec,
+)
+from pensieve_mlx import MLXEngine, MLXEngineConfig
+from tests.mlx.conftest import ask, collect, load_engine
+
+pytestmark = pytest.mark.anyio
+
+WEATHER = ToolSpec(
+    "get_weather",
+    "Weather for a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def _engine(path: Path, **config: object) -> Iterator[MLXEngine]:
+    engine = load_engine(path, MLXEngineConfig(**config))  # type: ignore[arg-type]
+    yield engine
+    engine._worker.stop()
+
+
+@pytest.fixture(name="fast", scope="module")
+def _fast(smol_path: Path) -> Iterator[MLXEngine]:
+    yield from _engine(smol_path)
+
+
+@pytest.fixture(name="batched", scope="module")
+def _batched(smol_path: Path) -> Iterator[MLXEngine]:
+    yield from _engine(smol_path, single_sequence_fast_path=False)
+
+
+def _shape(events: list[object]) -> list[object]:
+    """The events but prefill progress (reported as often as the prefill is sliced)."""
+    return [
+        e if not isinstance(e, Finished) else e.reason
+        for e in events
+        if not isinstance(e, PromptProgress)
+    ]
+
+
+def _requests() -> list[GenerationRequest]:
+    seeded = SamplingParams(max_tokens=24, temperature=0.9, seed=42)
+    return [
+        ask("Write a haiku about the sea.", max_tokens=24),
+        ask("What is the capital of France?", max_tokens=40),  # ends on its stop token
+        GenerationRequest(
+            messages=(Message("user", (TextPart("Tell a story."),)),), sampling=seeded
+        ),
+        GenerationRequest(  # a forced call: grammar-constrained decoding
+            messages=(Message("user", (TextPart("Weather in Oslo?"),)),),
+            sampling=SamplingParams(max_tokens=40, temperature=0.0),
+            tools=(WEATHER,),
+            tool_choice=ToolChoice("any"),
+        ),
+        ask("Count: one two three", max_tokens=1),
+    ]
+
+
+async def test_the_fast_path_gives_the_batch_generators_tokens(
+    fast: MLXEngine, batched: MLXEngine
+) -> None:
+    for request in _requests():
+        ours = await collect(fast.start(request))
+        theirs = await collect(batched.start(request))
+        assert ours[0] == theirs[0]
+        assert _shape(ours[2]) == _shape(theirs[2])
+        assert ours[1].reason == theirs[1].reason
+        assert ours[1].usage.completion_tokens == theirs[1].usage.completion_tokens
+
+
+async def test_a_lone_stream_runs_on_the_fast_path(fast: MLXEngine) -> None:
+    seen = []
+    async with await fast.start(ask("Write a poem about autumn.", max_tokens=24)) as generation:
+        async for event in generation.events():
+            if isinstance(event, TextDelta):
+                seen.append(fast._worker._solo is not None)
+    assert seen
+    assert all(seen[:-1]), seen
+
+
+async def test_a_second_request_joins_without_disturbing_the_first(
+    fast: MLXEngine, batched: MLXEngine
+) -> None:
+    first = ask("Write a long story about a dragon.", max_tokens=48)
+    second = ask("Name three colors.", max_tokens=24)
+    alone = [(await collect(batched.start(r)))[0] for r in (first, second)]
+
+    async def first_then_second() -> tuple[str, str]:
+        text = []
+        joined: asyncio.Task[tuple[str, object, object]] | None = None
+        async with await fast.start(first) as generation:
+            async for event in generation.events():
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    if len(text) == 6:
+                        assert fast._worker._solo is not None, "decoding alone until now"
+                        joined = asyncio.create_task(collect(fast.start(second)))
+        assert joined is not None
+        return "".join(text), (await joined)[0]
+
+    together = await first_then_second()
+    assert list(together) == alone
+    assert fast._worker._solo is None
