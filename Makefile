@@ -87,7 +87,17 @@ test-reliability: install ## The reliability suite at full size; writes docs/rel
 .PHONY: bench
 bench: install ## Run the benchmarks and write docs/benchmarks.md (about 35 minutes on 2 cores)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
+
+.PHONY: bench-decode
+bench-decode: install ## Batch-1 decode: raw mlx-lm vs Pensieve's fast path vs its batch generator, and the bandwidth floor
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
+
+.PHONY: bench-mixed
+bench-mixed: install ## Mixed load: a short request and a running stream while a long prompt prefills
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
 
 .PHONY: bench-session
 bench-session: install ## Only the full Claude Code session benchmark (prefix cache, restart, kv-bits)

@@ -25,6 +25,18 @@ SHAPES = {
         "max_position_embeddings": 4096,
         "tie_word_embeddings": False,
     },
+    "qwen2.5-7b": {
+        "model_type": "qwen2",
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": False,
+    },
     "smollm2-135m-32k": {
         "model_type": "llama",
         "hidden_size": 576,

@@ -1,0 +1,95 @@
+"""Batch-1 decode: raw mlx-lm, Pensieve's fast path and Pensieve's batch generator, in one run.
+
+``python benchmarks/decode_paths.py [--model REF]`` (``make bench-decode``) measures, on the same
+weights and prompt, greedy:
+
+- raw ``mlx_lm.stream_generate`` (the ceiling);
+- one stream through ``POST /v1/messages`` with ``engine.single-sequence-fast-path`` on (default);
+- the same with it off (every token through mlx-lm's ``BatchGenerator``, as before the fast path);
+- the device's copy bandwidth, and so the bandwidth floor: weight bytes read once per token.
+
+Writes a section of docs/benchmarks.md (``--output``) headed with ``--device-label``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ROOT, float32_copy, machine, on_cpu, pensieve, write_section
+from benchmarks.workloads import http_decode_rate, raw_decode_rate
+
+
+def copy_bandwidth() -> float:
+    """Bytes per second of a large device-to-device copy (read plus write), best of 5."""
+    import mlx.core as mx
+
+    source = mx.random.uniform(shape=(256 * 1024 * 1024 // 4,))  # 256 MiB of float32
+    mx.eval(source)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        copy = source * 1.0
+        mx.eval(copy)
+        best = min(best, time.perf_counter() - started)
+        del copy
+    return 2 * source.nbytes / best
+
+
+def weight_bytes(model_dir: Path) -> int:
+    return sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None, help="Model reference (default: SmolLM2).")
+    parser.add_argument("--tokens", type=int, default=128, help="Tokens per measured run.")
+    parser.add_argument("--runs", type=int, default=3, help="Measured runs per figure.")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--device-label", default=None)
+    args = parser.parse_args()
+    from pensieve_loader import ModelStore
+
+    resolved = ModelStore().resolve(args.model)
+    weights = float32_copy(resolved.path) if on_cpu() else resolved.path
+    raw = raw_decode_rate(weights, args.tokens, args.runs)
+    print(f"raw mlx_lm: {raw:.1f} tok/s", flush=True)
+    rates: dict[str, float] = {}
+    for label, extra in (
+        ("fast path", ()),
+        ("batch generator", ("--set", "engine.single-sequence-fast-path=false")),
+    ):
+        with pensieve(weights, *extra) as (url, _):
+            rates[label] = http_decode_rate(url, args.tokens, args.runs)
+            print(f"pensieve, {label}: {rates[label]:.1f} tok/s", flush=True)
+    bandwidth = copy_bandwidth()
+    floor = bandwidth / weight_bytes(weights)
+    label = args.device_label or machine()["gpu"] or f"{machine()['cpu']} (CPU)"
+    heading = f"## Batch-1 decode paths: {label}"
+    rows = [
+        "| path | tok/s | of raw mlx-lm | of the bandwidth floor |",
+        "|---|---|---|---|",
+        f"| raw `mlx_lm.stream_generate` | {raw:.1f} | 1.00x | {raw / floor:.2f} |",
+    ]
+    rows += [
+        f"| Pensieve `/v1/messages`, {k} | {v:.1f} | {v / raw:.2f}x | {v / floor:.2f} |"
+        for k, v in rates.items()
+    ]
+    section = (
+        f"{heading}\n\n`python benchmarks/decode_paths.py` "
+        f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {resolved.name}, weights "
+        f"{weight_bytes(weights) / 2**30:.2f} GiB as run): greedy, {args.tokens} tokens, median "
+        f"of {args.runs} runs after a warm-up. Copy bandwidth {bandwidth / 1e9:.0f} GB/s, so the "
+        f"floor (weights read once per token) is {floor:.0f} tok/s.\n\n" + "\n".join(rows) + "\n"
+    )
+    write_section(args.output, heading, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
