@@ -24,7 +24,8 @@ PENSIEVE_ARGS ?=
 # MLX's Linux CPU wheel has a slow built-in BLAS; tests preload Debian's OpenBLAS when it is there
 # (the `pensieve` launcher does the same for itself).
 OPENBLAS := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libopenblas.so.0 /usr/lib/aarch64-linux-gnu/libopenblas.so.0))
-TEST_ENV := $(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS),)
+# OPENBLAS_THREAD_TIMEOUT: as `pensieve start` sets it (apps/pensieve/src/pensieve_app/openblas.py).
+TEST_ENV := $(if $(OPENBLAS),LD_PRELOAD=$(OPENBLAS) OPENBLAS_THREAD_TIMEOUT=4,)
 
 .PHONY: uv
 uv:

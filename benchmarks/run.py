@@ -67,7 +67,9 @@ def main() -> None:
     # Few tokens: quantized decode on the CPU is the slow path this policy avoids.
     stored_raw = raw_decode_rate(stored, 8, 1) if weights != stored else raw
     print(f"raw mlx_lm decode, stored weights: {stored_raw:.1f} tok/s", flush=True)
-    with pensieve(weights) as (url, startup):
+    # The same decode width for both servers: mlx_lm.server gets --decode-concurrency max(levels).
+    width = ("--set", f"engine.max-active-sequences={max(levels)}")
+    with pensieve(weights, *width) as (url, startup):
         print(f"pensieve healthy after {startup:.1f}s", flush=True)
         http = http_decode_rate(url, args.decode_tokens, args.runs)
         print(f"pensieve decode: {http:.1f} tok/s", flush=True)
