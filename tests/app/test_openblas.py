@@ -1,38 +1,50 @@
-"""The OpenBLAS re-exec: preloaded once, with its idle threads told to sleep rather than spin."""
+"""OpenBLAS loaded in-process before MLX: MLX's float32 products run on it, threads told to sleep."""
 
+import os
+import subprocess
 import sys
-from typing import Any
 
 import pytest
 
 from pensieve_app import openblas
 
-
-def _reexec(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, str]:
-    for key in ("LD_PRELOAD", openblas.MARKER, "PENSIEVE_NO_OPENBLAS", "OPENBLAS_THREAD_TIMEOUT"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(openblas, "find_openblas", lambda: "/usr/lib/libopenblas.so.0")
-    seen: dict[str, Any] = {}
-
-    def execve(path: str, argv: list[str], environment: dict[str, str]) -> None:
-        seen.update(environment)
-
-    monkeypatch.setattr(openblas.os, "execve", execve)
-    openblas.reexec_with_openblas()
-    return seen
+PROBE = """
+import os, time
+from pensieve_app import openblas
+openblas.load_openblas()
+import mlx.core as mx
+a = mx.random.normal((512, 512)); mx.eval(a @ a)
+started = time.perf_counter()
+for _ in range(20): mx.eval(a @ a)
+print(time.perf_counter() - started, openblas.loaded(), os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+"""
 
 
-def test_the_reexec_preloads_openblas_with_a_short_thread_timeout(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    env = _reexec(monkeypatch)
-    assert env["LD_PRELOAD"] == "/usr/lib/libopenblas.so.0"
-    assert env["OPENBLAS_THREAD_TIMEOUT"] == "4"
-    assert env[openblas.MARKER] == "1"
+def _probe(**env: str) -> tuple[float, bool, str]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "OPENBLAS_THREAD_TIMEOUT")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds, loaded, timeout = done.stdout.split()
+    return float(seconds), loaded == "True", timeout
 
 
-def test_a_thread_timeout_the_user_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _reexec(monkeypatch, OPENBLAS_THREAD_TIMEOUT="12")["OPENBLAS_THREAD_TIMEOUT"] == "12"
+@pytest.mark.skipif(openblas.find_openblas() is None, reason="OpenBLAS is not installed here")
+def test_mlx_multiplies_on_openblas_loaded_in_process() -> None:
+    fast, loaded, timeout = _probe()
+    slow, unloaded, _ = _probe(PENSIEVE_NO_OPENBLAS="1")
+    assert loaded
+    assert not unloaded
+    assert timeout == "4"
+    assert fast * 3 < slow, (fast, slow)
+
+
+@pytest.mark.skipif(openblas.find_openblas() is None, reason="OpenBLAS is not installed here")
+def test_a_thread_timeout_the_user_set_is_kept() -> None:
+    assert _probe(OPENBLAS_THREAD_TIMEOUT="12")[2] == "12"

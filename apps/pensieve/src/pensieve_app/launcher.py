@@ -72,6 +72,9 @@ class AppLauncher:
 
     def check_loadable(self, model_dir: Path) -> str:
         """Load the model with MLX."""
+        from pensieve_app import openblas
+
+        openblas.load_openblas()
         from pensieve_mlx import load_model
 
         try:
@@ -84,7 +87,7 @@ class AppLauncher:
         """Bind the address, resolve and load the model, then serve until interrupted."""
         from pensieve_app import openblas
 
-        openblas.reexec_with_openblas()
+        openblas.load_openblas()  # before anything imports MLX
         from pensieve_app.banner import banner
         from pensieve_app.config import app_config, engine_config, server_config
         from pensieve_app.logging import configure_logging
