@@ -122,7 +122,7 @@ def test_garbage_weights_are_one_line_everywhere(run: Any, models_dir: Path) -> 
         assert result.exit_code == 1, args
         assert "not a readable safetensors file" in result.output
         assert "Traceback" not in result.output
-    # `start` in its own process: it re-executes itself to preload OpenBLAS.
+    # `start` in its own process: it loads OpenBLAS and MLX into the process it runs in.
     started = subprocess.run(
         [
             sys.executable,
