@@ -90,11 +90,16 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md (about 35 minu
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/speculation.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
 
 .PHONY: bench-decode
 bench-decode: install ## Batch-1 decode: raw mlx-lm vs Pensieve's fast path vs its batch generator, and the bandwidth floor
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
+
+.PHONY: bench-speculation
+bench-speculation: install ## Prompt-lookup speculation off vs on: an Edit-shaped answer and a story
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/speculation.py
 
 .PHONY: bench-mixed
 bench-mixed: install ## Mixed load: a short request and a running stream while a long prompt prefills

@@ -3,8 +3,8 @@
 ``python benchmarks/mixed_load.py`` (part of ``make bench``; ``make bench-mixed`` alone) runs the
 same workload on two servers of the same model, one after the other:
 
-- *batch prefill*: ``engine.long-prompt-tokens`` set past every prompt, so each prompt is prefilled
-  inside mlx-lm's batch generator, as before the prefill lane;
+- *batch prefill*: ``engine.long-prompt-tokens`` set past every prompt and the single-sequence
+  fast path off, so each prompt is prefilled inside mlx-lm's batch generator, as before the lane;
 - *prefill lane* (the default): long prompts are prefilled beside the batch in time slices, and
   short requests run ahead of them.
 
@@ -40,7 +40,7 @@ from benchmarks.common import (
 )
 
 LONG = " ".join(
-    f"Line {i}: the {('red', 'green', 'blue')[i % 3]} box holds {i} pens." for i in range(420)
+    f"Line {i}: the {('red', 'green', 'blue')[i % 3]} box holds {i} pens." for i in range(200)
 )
 STREAM = "Write a long story about a dragon who learns to paint. Use many details."
 
@@ -132,7 +132,7 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     from pensieve_loader import ModelStore
@@ -142,7 +142,15 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     long_tokens = 0
     for label, extra in (
-        ("batch prefill", ("--set", "engine.long-prompt-tokens=1000000")),
+        (
+            "batch prefill",
+            (
+                "--set",
+                "engine.long-prompt-tokens=1000000",
+                "--set",
+                "engine.single-sequence-fast-path=false",
+            ),
+        ),
         ("prefill lane", ()),
     ):
         with pensieve(weights, *extra) as (url, _):
@@ -169,9 +177,10 @@ def render(results: dict[str, dict[str, float]], long_tokens: int, model: str) -
     return (
         "## Mixed load\n\n"
         f"`python benchmarks/mixed_load.py` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{where}, {model}): a 4-token request sent 1.5 s into a {long_tokens:,}-token prefill, "
+        f"{where}, {model}): a 4-token request sent 1.5 s into a fresh {long_tokens:,}-token prefill, "
         "and a stream decoding while such a prefill runs. *Batch prefill* is every prompt "
-        "prefilled in mlx-lm's batch generator (`engine.long-prompt-tokens` past every prompt); "
+        "prefilled in mlx-lm's batch generator (`engine.long-prompt-tokens` past every prompt, "
+        "`engine.single-sequence-fast-path` off); "
         "*prefill lane* is the default.\n\n" + "\n".join(rows) + "\n"
     )
 

@@ -117,3 +117,35 @@ async def test_a_second_request_joins_without_disturbing_the_first(
     together = await first_then_second()
     assert list(together) == alone
     assert fast._worker._solo is None
+
+
+QUOTED = """def area(width, height):
+    return width * height
+
+
+def perimeter(width, height):
+    return 2 * (width + height)
+"""
+
+
+@pytest.fixture(name="lookup", scope="module")
+def _lookup(smol_path: Path) -> Iterator[MLXEngine]:
+    yield from _engine(smol_path, speculation="prompt-lookup")
+
+
+async def test_prompt_lookup_gives_the_models_own_greedy_tokens(
+    lookup: MLXEngine, batched: MLXEngine
+) -> None:
+    # An edit: the answer quotes the file, so drafts from the prompt are mostly right.
+    edit = ask(f"Repeat this code exactly, then stop:\n\n{QUOTED}", max_tokens=60)
+    before = lookup._worker.accepted_draft_tokens
+    ours = await collect(lookup.start(edit))
+    theirs = await collect(batched.start(edit))
+    assert ours[0] == theirs[0]
+    assert "def perimeter" in ours[0]
+    assert lookup._worker.accepted_draft_tokens - before > 10, "drafts were checked and kept"
+    # Sampled, constrained and ordinary requests are decoded plainly, with the same tokens.
+    for request in _requests():
+        assert (await collect(lookup.start(request)))[0] == (await collect(batched.start(request)))[
+            0
+        ]

@@ -13,6 +13,7 @@ GIB = 1024 * MIB
 
 Precision = Literal["auto", "float32", "float16", "bfloat16", "quantized"]
 ToolGrammar = Literal["lazy", "always", "forced", "off"]
+Speculation = Literal["off", "prompt-lookup"]
 KVBits = Annotated[int, msgspec.Meta(ge=0, le=8, multiple_of=4)]
 """0, 4 or 8."""
 # Constraints as types: msgspec enforces them wherever the config is decoded (file, env, flags).
@@ -53,6 +54,19 @@ class MLXEngineConfig:
             "mlx-lm's generate_step does (fused attention, the next step queued before the "
             "token is read); it joins the batch the moment a second request arrives."
         },
+    )
+    speculation: Speculation = field(
+        default="off",
+        metadata={
+            "help": "``prompt-lookup``: a sequence decoding alone, greedy and unconstrained, "
+            "drafts the tokens that followed the last few tokens earlier in its context (edits "
+            "and tool results repeat what they quote) and checks them in one forward pass; the "
+            "output is the model's own. The draft length follows the measured acceptance, and "
+            "it pauses while it is slower than plain decoding."
+        },
+    )
+    speculation_max_tokens: Count = field(
+        default=8, metadata={"help": "Longest draft prompt lookup checks in one pass."}
     )
     long_prompt_tokens: Count = field(
         default=256,

@@ -21,7 +21,10 @@ from pensieve_mlx.jobs import Job
 
 _FIRST_CHUNK = 64
 """Tokens of the first slice, before any rate is measured."""
-_MIN_CHUNK = 16
+_MIN_CHUNK = 64
+"""Smaller chunks lose throughput: SmolLM2 on 2 CPU cores at a 4k-token position prefills 44
+tok/s in chunks of 64 and 48 in chunks of 128, but 30 in chunks of 16 (attention over the whole
+context dominates each chunk, so little is gained from larger ones)."""
 
 
 @dataclass(eq=False, slots=True)

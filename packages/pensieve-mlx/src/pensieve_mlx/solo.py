@@ -15,6 +15,7 @@ token, then ``max_tokens``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ import mlx.core as mx
 from mlx_lm.models.cache import TokenBuffer
 
 from pensieve_mlx.jobs import Job
+from pensieve_mlx.lookup import Pacing, PromptLookup
+
+Step = list[tuple[int, str | None]]
+"""Tokens a step emits, each with its finish reason (``stop``, ``length`` or None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,15 @@ class Handoff:
 class Solo:
     """One sequence decoding alone (owned by the worker thread)."""
 
-    def __init__(self, model: Any, job: Job, cache: list[Any], eos_ids: frozenset[int]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        job: Job,
+        cache: list[Any],
+        eos_ids: frozenset[int],
+        *,
+        speculate: int = 0,
+    ) -> None:
         self.job = job
         self.cache = cache
         self._model = model
@@ -52,18 +65,90 @@ class Solo:
         # The prompt's last token is fed first; its logits give the first generated token.
         self._pending = self._forward(mx.array(prompt[-1:]))
         self.tokens.append(prompt[-1])
+        # Prompt lookup checks drafts against the greedy choice: for greedy, unconstrained
+        # sequences (the sampler is the argmax, no processor sees the drafts).
+        greedy = job.request.sampling.temperature <= 0 and not job.processors
+        self._lookup = PromptLookup(self.tokens) if speculate and greedy else None
+        self._pacing = Pacing(speculate)
+        self._last = time.perf_counter()
+        self.accepted = 0
+        """Draft tokens the model agreed with (each one a forward pass saved)."""
+        self._previous: tuple[int, int] | None = None
+        """The last step's drafted and accepted tokens ((0, 0): plain), timed at the next."""
 
-    def step(self) -> tuple[int, str | None]:
-        """The next token and its finish reason (``stop``, ``length`` or None)."""
+    def step(self) -> Step:
+        """The tokens of one step: one, or with speculation a draft's accepted part too."""
+        # Each step is timed up to the next one, host work in between included, for both kinds.
+        now = time.perf_counter()
+        if self._previous is not None:
+            drafted, accepted = self._previous
+            if drafted:
+                self._pacing.drafted(drafted, accepted, now - self._last)
+            else:
+                self._pacing.plain(1, now - self._last)
+        self._last, self._previous = now, None
+        limit = self._pacing.wanted() if self._lookup is not None and self._trimmable() else 0
+        if limit:
+            return self._speculate(limit)
         current = self._pending
         # Queued before the token is read back: the device works while the host streams it.
         following = self._forward(current)
         token = self._read(current)
-        self.tokens.append(token)  # fed by the step just queued
+        self._fed([token])
         reason = self._ending(token)
         if reason is None:
             self._pending = following
-        return token, reason
+        self._previous = (0, 0)
+        return [(token, reason)]
+
+    def rewind(self, count: int) -> None:
+        """Drop the last ``count`` tokens from the cache (emitted tokens a stop string cut)."""
+        if count > 0 and self._trimmable():
+            for layer in self.cache:
+                layer.trim(count)
+            del self.tokens[-count:]
+
+    def _speculate(self, limit: int) -> Step:
+        """Feed the pending token and a draft in one pass; keep what the model agrees with."""
+        assert self._lookup is not None
+        token = self._read(self._pending)
+        reason = self._ending(token)
+        if reason is not None:
+            return [(token, reason)]
+        draft = self._lookup.draft(token, limit)
+        inputs = mx.array([[token, *draft]])
+        logits = self._model(inputs, cache=self.cache)[0]
+        choices = mx.argmax(logits, axis=-1).tolist()
+        assert isinstance(choices, list)
+        accepted = 0
+        while accepted < len(draft) and draft[accepted] == choices[accepted]:
+            accepted += 1
+        for layer in self.cache:
+            layer.trim(len(draft) - accepted)
+        self.accepted += accepted
+        out: Step = [(token, None)]
+        for kept in draft[:accepted]:
+            self._generated += 1
+            reason = self._ending(kept)
+            out.append((kept, reason))
+            if reason is not None:
+                break
+        self._fed([t for t, _ in out])
+        self._pending = mx.array(choices[len(out) - 1 : len(out)])
+        if len(out) < accepted + 1:  # ended inside the draft: the rest leaves the cache
+            for layer in self.cache:
+                layer.trim(accepted + 1 - len(out))
+        if draft:
+            self._previous = (len(draft), accepted)
+        return out
+
+    def _fed(self, tokens: list[int]) -> None:
+        self.tokens.extend(tokens)
+        if self._lookup is not None:
+            self._lookup.extend(tokens)
+
+    def _trimmable(self) -> bool:
+        return all(layer.is_trimmable() for layer in self.cache)
 
     def handoff(self) -> tuple[int, str | None, Handoff | None]:
         """Emit the pending token; unless it ends the sequence, what the batch goes on from."""

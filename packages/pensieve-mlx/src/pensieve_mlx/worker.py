@@ -71,6 +71,8 @@ class Worker:
             short_tokens=config.short_request_tokens,
         )
         self._solo: Solo | None = None
+        self.accepted_draft_tokens = 0
+        """Draft tokens prompt lookup got accepted, over all sequences."""
         """The one sequence decoding on the fast path (``solo.py``), when it is alone."""
         self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)
         self._thread.start()
@@ -227,11 +229,18 @@ class Worker:
         solo = self._solo
         assert solo is not None
         with mx.stream(self._generator.stream):
-            token, reason = solo.step()
-        events, ended = self._on_token(solo.job, token, reason)
-        if ended is not None:
-            self._solo = None
-            self._store(solo.tokens, solo.cache)
+            tokens = solo.step()
+        events: list[GenerationEvent] = []
+        for i, (token, reason) in enumerate(tokens):
+            more, ended = self._on_token(solo.job, token, reason)
+            events += more
+            if ended is not None:
+                with mx.stream(self._generator.stream):
+                    solo.rewind(len(tokens) - 1 - i)  # a stop string ended it inside a draft
+                self._solo = None
+                self.accepted_draft_tokens += solo.accepted
+                self._store(solo.tokens, solo.cache)
+                break
         if events:
             self._send(solo.job, events)
 
@@ -240,6 +249,7 @@ class Worker:
         solo = self._solo
         assert solo is not None
         self._solo = None
+        self.accepted_draft_tokens += solo.accepted
         with mx.stream(self._generator.stream):
             token, reason, handoff = solo.handoff()
         events, ended = self._on_token(solo.job, token, reason)
@@ -280,7 +290,15 @@ class Worker:
                 self._store(tokens[: prefill.position], snapshot(prefill.cache))
             if self._alone():
                 with mx.stream(self._generator.stream):
-                    self._solo = Solo(self._model, job, prefill.cache, self._eos_ids)
+                    self._solo = Solo(
+                        self._model,
+                        job,
+                        prefill.cache,
+                        self._eos_ids,
+                        speculate=self._config.speculation_max_tokens
+                        if self._config.speculation == "prompt-lookup"
+                        else 0,
+                    )
             else:
                 position = prefill.position
                 self._insert(
