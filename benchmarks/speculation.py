@@ -120,7 +120,8 @@ def main() -> None:
         with pensieve(weights, *extra) as (url, _):
             runs[label] = measure(url, args.runs, args.max_tokens)
             print(label, {k: round(v[0], 3) for k, v in runs[label].items()}, flush=True)
-    label = args.device_label or machine()["gpu"] or f"{machine()['cpu']} (CPU)"
+    facts = machine()
+    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
     heading = f"## Prompt-lookup speculation: {label}"
     rows = [
         "| request | decode time off | prompt lookup | speed-up | same text |",
