@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -51,6 +52,18 @@ def raise_open_file_limit() -> None:
             continue
 
 
+def keep_gpu_kernels() -> None:
+    """Keep the GPU kernels MLX compiles on first use in the user's cache directory.
+
+    MLX's CUDA backend compiles kernels at run time (a fresh start of a 4-bit model spends most of
+    its 15 s there) and keeps them in ``MLX_PTX_CACHE_DIR``, by default under the temporary
+    directory, which a reboot empties and another user may own. A value the user set is kept.
+    """
+    from pensieve_cli.paths import cache_dir
+
+    os.environ.setdefault("MLX_PTX_CACHE_DIR", str(cache_dir() / "mlx-kernels"))
+
+
 class AppLauncher:
     """Builds the engine, hands it to the server and serves. Heavy imports happen in methods."""
 
@@ -88,6 +101,7 @@ class AppLauncher:
         from pensieve_app import openblas
 
         openblas.load_openblas()  # before anything imports MLX
+        keep_gpu_kernels()
         from pensieve_app.banner import banner
         from pensieve_app.config import app_config, engine_config, server_config
         from pensieve_app.logging import configure_logging
