@@ -71,10 +71,12 @@ def server_config(settings: Settings) -> ServerConfig:
 def engine_config(settings: Settings) -> MLXEngineConfig:
     """The ``[engine]`` section as the engine's own config type.
 
-    An empty ``prefix-cache-dir`` means the user's cache directory here (to the engine alone it
-    means no snapshots on disk).
+    An empty ``prefix-cache-dir`` or ``weights-cache-dir`` means the user's cache directory here
+    (to the engine alone it means nothing kept on disk).
     """
     config = settings.section("engine", MLXEngineConfig)
     if not config.prefix_cache_dir:
         config = replace(config, prefix_cache_dir=str(cache_dir() / "prefix-cache"))
+    if not config.weights_cache_dir:
+        config = replace(config, weights_cache_dir=str(cache_dir() / "weights"))
     return config

@@ -151,6 +151,14 @@ class MLXEngineConfig:
             "the user's cache directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
         },
     )
+    weights_cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "Where quantized weights dequantized for this device (float32 on the CPU) "
+            "are kept, so the next start reads them instead of converting again. Empty: "
+            "``weights`` in the user's cache directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
+        },
+    )
     prefix_cache_disk_bytes: Count = field(
         default=8 * GIB,
         metadata={

@@ -98,7 +98,9 @@ class MLXEngine:
     def load(cls, served: ServedModel, config: MLXEngineConfig | None = None) -> MLXEngine:
         """Load the model directory ``served.path``."""
         config = config or MLXEngineConfig()
-        return cls(load_model(served.path, config.precision), served=served, config=config)
+        cache = Path(config.weights_cache_dir) if config.weights_cache_dir else None
+        loaded = load_model(served.path, config.precision, weights_cache=cache)
+        return cls(loaded, served=served, config=config)
 
     @property
     def info(self) -> ModelInfo:

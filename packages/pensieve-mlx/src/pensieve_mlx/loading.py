@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 import structlog
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map
 from mlx_lm import load as mlx_lm_load
 from mlx_lm.models.switch_layers import QuantizedSwitchLinear
 from mlx_lm.utils import dequantize_model
@@ -69,30 +71,75 @@ def describe_precision(stored: str, precision: Precision = "auto") -> str:
     return f"{wanted}{' dequantized from ' + stored if quantized else ''}, on {device}{why}"
 
 
-def load_model(path: Path, precision: Precision = "auto") -> LoadedModel:
+def _converted(weights_cache: Path, path: Path, wanted: str) -> Path:
+    """Where the dequantized copy of ``path``'s weights is kept (named by what it depends on)."""
+    digest = hashlib.sha256(f"{path.resolve()}:{wanted}".encode())
+    for name in ("config.json", *sorted(p.name for p in path.glob("*.safetensors"))):
+        stat = (path / name).stat()
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return weights_cache / f"{digest.hexdigest()[:24]}.safetensors"
+
+
+def _keep(model: nn.Module, target: Path) -> None:
+    """Write ``model``'s weights to ``target`` atomically; a full disk only costs the speed-up."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial.safetensors")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mx.save_safetensors(str(partial), dict(tree_flatten(model.parameters())))
+        partial.replace(target)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        log.warning("converted_weights_not_kept", exc_info=True, path=str(target))
+
+
+def _hold(
+    model: nn.Module, path: Path, wanted: str, quantized: bool, weights_cache: Path | None
+) -> tuple[nn.Module, str]:
+    """The model with its weights evaluated as ``wanted``, and how they are held."""
+    if wanted == "quantized":
+        held = "quantized (as stored)" if quantized else "as stored"
+    else:
+        if quantized:
+            model = dequantize_model(model)
+        kept = _converted(weights_cache, path, wanted) if weights_cache and quantized else None
+        if kept is not None and kept.is_file():
+            model.load_weights(str(kept))
+        else:
+            dtype = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+            _cast(model, dtype[wanted])
+            mx.eval(model.parameters())
+            if kept is not None:
+                _keep(model, kept)
+        held = f"{wanted} (dequantized)" if quantized else wanted
+    mx.eval(model.parameters())
+    return model, held
+
+
+def load_model(
+    path: Path, precision: Precision = "auto", *, weights_cache: Path | None = None
+) -> LoadedModel:
     """Load ``path`` and hold its weights as ``precision`` demands.
+
+    ``weights_cache``: where quantized weights dequantized for this device (the CPU's float32)
+    are kept, so a later start reads them instead of converting again (SmolLM2 on 2 cores: 2.4 s
+    of dequantizing against 0.3 s of reading).
 
     Raises:
         ModelLoadError: mlx-lm could not build or fill the model.
     """
     started = time.perf_counter()
     try:
-        model, tokenizer = mlx_lm_load(str(path))[:2]
+        # Lazy: the stored weights are read only where they are used as stored.
+        model, tokenizer = mlx_lm_load(str(path), lazy=True)[:2]
     except (ValueError, KeyError, OSError, FileNotFoundError) as e:
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     device = device_name()
     wanted = target_precision(precision, device)
     quantized = _is_quantized(model)
-    if wanted == "quantized":
-        held = "quantized (as stored)" if quantized else "as stored"
-    else:
-        if quantized:
-            model = dequantize_model(model)
-        _cast(
-            model, {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}[wanted]
-        )
-        held = f"{wanted} (dequantized)" if quantized else wanted
-    mx.eval(model.parameters())
+    try:
+        model, held = _hold(model, path, wanted, quantized, weights_cache)
+    except (ValueError, RuntimeError) as e:  # weights that cannot be read
+        raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     elapsed = time.perf_counter() - started
     log.info(
         "model_loaded", path=str(path), device=device, precision=held, seconds=round(elapsed, 2)
