@@ -88,6 +88,8 @@ def pensieve(
     env = {
         "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
         "PENSIEVE_CACHE_DIR": str(cache_dir or WORK / f"cache-{port}"),
+        # Converted weights are shared: start-up is measured as a user's second start.
+        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(WORK / "weights"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
     with process(argv, WORK / f"pensieve-{port}.log", env) as proc:

@@ -104,8 +104,12 @@ def test_sections_become_each_layers_config(tmp_path: Path) -> None:
     settings = resolve(setting_specs(), tmp_path / "c.toml", flags=flags, environ={})
     server = server_config(settings)
     assert (server.port, server.api_keys) == (8123, ("k",))
-    # An empty prefix-cache-dir is the user's cache directory ($PENSIEVE_CACHE_DIR in tests).
-    cache = str(Path(os.environ["PENSIEVE_CACHE_DIR"]) / "prefix-cache")
-    assert engine_config(settings) == MLXEngineConfig(precision="float16", prefix_cache_dir=cache)
+    # Empty cache dirs are in the user's cache directory ($PENSIEVE_CACHE_DIR in tests).
+    cache = Path(os.environ["PENSIEVE_CACHE_DIR"])
+    assert engine_config(settings) == MLXEngineConfig(
+        precision="float16",
+        prefix_cache_dir=str(cache / "prefix-cache"),
+        weights_cache_dir=str(cache / "weights"),
+    )
     top = app_config(settings)
     assert (top.model, top.log_format, top.log_level) == ("smol", "json", "info")

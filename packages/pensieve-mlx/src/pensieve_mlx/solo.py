@@ -140,6 +140,8 @@ class Solo:
                 layer.trim(accepted + 1 - len(out))
         if draft:
             self._previous = (len(draft), accepted)
+        else:
+            self._pacing.missed()
         return out
 
     def _fed(self, tokens: list[int]) -> None:
