@@ -271,7 +271,8 @@ class Worker:
             return
         tokens = prefill.job.prompt.tokens
         boundaries = [b for b in prefill.job.prompt.boundaries if b > prefill.position]
-        if not prefill.done:
+        advanced = not prefill.done
+        if advanced:
             with mx.stream(self._generator.stream):
                 self._lane.advance(prefill, limit=min(boundaries, default=prefill.end))
         job = prefill.job
@@ -280,12 +281,14 @@ class Worker:
             len(tokens) - job.cached_tokens,
             interval=self._config.progress_interval_s,
         )
-        if prefill.position in job.prompt.boundaries:
+        if advanced and prefill.position in job.prompt.boundaries:
             # A stable prefix's end (system prompt and tools): its own snapshot, on disk too.
             self._store(tokens[: prefill.position], snapshot(prefill.cache), persist=True)
         if prefill.done:
             self._lane.take_done(prefill)
-            if not sliceable(prefill.cache) and prefill.position not in job.prompt.boundaries:
+            reused = not advanced  # all of it came from the prefix cache, which holds it
+            at_boundary = prefill.position in job.prompt.boundaries
+            if not sliceable(prefill.cache) and not reused and not at_boundary:
                 # A cache that cannot be cut: the next turn can only reuse a snapshot.
                 self._store(tokens[: prefill.position], snapshot(prefill.cache))
             if self._alone():
