@@ -212,6 +212,31 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def stream_message(url: str, text: str, max_tokens: int) -> tuple[float, list[float], str]:
+    """One greedy streamed ``POST /v1/messages``: TTFT, each text delta's arrival, the text."""
+    body = {
+        "model": "claude-bench",
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "messages": [{"role": "user", "content": text}],
+    }
+    stamps: list[float] = []
+    pieces: list[str] = []
+    started = time.perf_counter()
+    with (
+        httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client,
+        client.stream("POST", "/v1/messages", json=body) as response,
+    ):
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"content_block_delta"' in line:
+                stamps.append(time.perf_counter())
+                pieces.append(json.loads(line[6:])["delta"].get("text", ""))
+    ttft = stamps[0] - started if stamps else float("nan")
+    return ttft, stamps, "".join(pieces)
+
+
 def write_section(path: Path, marker: str, section: str) -> None:
     """Replace the section of ``path`` whose heading starts with ``marker`` by ``section``.
 

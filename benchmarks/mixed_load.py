@@ -36,6 +36,7 @@ from benchmarks.common import (
     median,
     on_cpu,
     pensieve,
+    stream_message,
     write_section,
 )
 
@@ -47,24 +48,8 @@ STREAM = "Write a long story about a dragon who learns to paint. Use many detail
 
 def _stream(url: str, text: str, max_tokens: int) -> tuple[float, list[float]]:
     """TTFT and the arrival time of every text delta of one streamed request."""
-    body = {
-        "model": "claude-bench",
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "messages": [{"role": "user", "content": text}],
-    }
-    stamps: list[float] = []
-    started = time.perf_counter()
-    with (
-        httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client,
-        client.stream("POST", "/v1/messages", json=body) as response,
-    ):
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if line.startswith("data: ") and '"content_block_delta"' in line:
-                stamps.append(time.perf_counter())
-    return (stamps[0] - started if stamps else float("nan")), stamps
+    ttft, stamps, _ = stream_message(url, text, max_tokens)
+    return ttft, stamps
 
 
 def _prompt_tokens(url: str, text: str) -> int:

@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
-    API_KEY,
     ROOT,
     float32_copy,
     machine,
     median,
     on_cpu,
     pensieve,
+    stream_message,
     write_section,
 )
 
@@ -68,27 +64,10 @@ STORY = "Write a long story about a dragon who learns to paint. Use many details
 
 
 def _decode(url: str, text: str, max_tokens: int) -> tuple[float, str]:
-    body = {
-        "model": "claude-bench",
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "messages": [{"role": "user", "content": text}],
-    }
-    stamps: list[float] = []
-    pieces: list[str] = []
-    with (
-        httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client,
-        client.stream("POST", "/v1/messages", json=body) as response,
-    ):
-        for line in response.iter_lines():
-            if line.startswith("data: ") and '"content_block_delta"' in line:
-                stamps.append(time.perf_counter())
-                pieces.append(json.loads(line[6:])["delta"].get("text", ""))
+    """Seconds from the first to the last text delta, and the text."""
+    _, stamps, out = stream_message(url, text, max_tokens)
     # Both servers write the same text (checked), so its decode time compares them directly.
-    text_out = "".join(pieces)
-    seconds = stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")
-    return seconds, text_out
+    return (stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")), out
 
 
 def measure(url: str, runs: int, max_tokens: int) -> dict[str, tuple[float, str]]:

@@ -42,20 +42,21 @@ def load_engine(path: Path, config: MLXEngineConfig | None = None) -> MLXEngine:
     return MLXEngine.load(served, config)
 
 
-def _engine(path: Path) -> Iterator[MLXEngine]:
-    engine = load_engine(path)
+def running_engine(path: Path, config: MLXEngineConfig | None = None) -> Iterator[MLXEngine]:
+    """An engine for a fixture: loaded, yielded, its worker stopped after."""
+    engine = load_engine(path, config)
     yield engine
     engine._worker.stop()
 
 
 @pytest.fixture(name="tiny_engine", scope="session")
 def _tiny_engine(tiny_model_path: Path) -> Iterator[MLXEngine]:
-    yield from _engine(tiny_model_path)
+    yield from running_engine(tiny_model_path)
 
 
 @pytest.fixture(name="smol_engine", scope="session")
 def _smol_engine(smol_path: Path) -> Iterator[MLXEngine]:
-    yield from _engine(smol_path)
+    yield from running_engine(smol_path)
 
 
 def ask(

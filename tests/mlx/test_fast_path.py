@@ -1,7 +1,7 @@
 """The single-sequence fast path: the batch generator's tokens, and a clean join of a second request."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from pensieve_core import (
     ToolSpec,
 )
 from pensieve_mlx import MLXEngine, MLXEngineConfig
-from tests.mlx.conftest import ask, collect, load_engine
+from tests.mlx.conftest import ask, collect, running_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -29,23 +29,17 @@ WEATHER = ToolSpec(
 )
 
 
-def _engine(path: Path, **config: object) -> Iterator[MLXEngine]:
-    engine = load_engine(path, MLXEngineConfig(**config))  # type: ignore[arg-type]
-    yield engine
-    engine._worker.stop()
-
-
 @pytest.fixture(name="fast", scope="module")
 def _fast(smol_path: Path) -> Iterator[MLXEngine]:
-    yield from _engine(smol_path)
+    yield from running_engine(smol_path)
 
 
 @pytest.fixture(name="batched", scope="module")
 def _batched(smol_path: Path) -> Iterator[MLXEngine]:
-    yield from _engine(smol_path, single_sequence_fast_path=False)
+    yield from running_engine(smol_path, MLXEngineConfig(single_sequence_fast_path=False))
 
 
-def _shape(events: list[object]) -> list[object]:
+def _shape(events: Sequence[object]) -> list[object]:
     """The events but prefill progress (reported as often as the prefill is sliced)."""
     return [
         e if not isinstance(e, Finished) else e.reason
@@ -130,7 +124,7 @@ def perimeter(width, height):
 
 @pytest.fixture(name="lookup", scope="module")
 def _lookup(smol_path: Path) -> Iterator[MLXEngine]:
-    yield from _engine(smol_path, speculation="prompt-lookup")
+    yield from running_engine(smol_path, MLXEngineConfig(speculation="prompt-lookup"))
 
 
 async def test_prompt_lookup_gives_the_models_own_greedy_tokens(

@@ -11,7 +11,7 @@ from pensieve_core import PromptProgress, TextDelta
 from pensieve_loader.gguf_convert import convert_gguf
 from pensieve_mlx import MLXEngine, MLXEngineConfig
 from tests.ggufs import smollm_vocab, write_tiny_llama
-from tests.mlx.conftest import ask, collect, load_engine
+from tests.mlx.conftest import ask, collect, running_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -25,22 +25,16 @@ def _wide_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert_gguf(root / "w.gguf", root / "w")
 
 
-def _engine(path: Path, config: MLXEngineConfig) -> Iterator[MLXEngine]:
-    engine = load_engine(path, config)
-    yield engine
-    engine._worker.stop()
-
-
 @pytest.fixture(name="sliced", scope="module")
 def _sliced(wide_path: Path) -> Iterator[MLXEngine]:
     """Long prompts in the prefill lane, in small slices."""
-    yield from _engine(wide_path, MLXEngineConfig(prefill_slice_s=0.001))
+    yield from running_engine(wide_path, MLXEngineConfig(prefill_slice_s=0.001))
 
 
 @pytest.fixture(name="batch_only", scope="module")
 def _batch_only(wide_path: Path) -> Iterator[MLXEngine]:
     """Every prompt prefilled inside the batch generator, as before the prefill lane."""
-    yield from _engine(wide_path, MLXEngineConfig(long_prompt_tokens=1_000_000))
+    yield from running_engine(wide_path, MLXEngineConfig(long_prompt_tokens=1_000_000))
 
 
 async def test_a_sliced_prefill_gives_the_batch_prefills_output(

@@ -4,12 +4,13 @@ import os
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 
 from pensieve_mlx.loading import load_model
 
 
-def _logits(model: object) -> mx.array:
-    out = model(mx.array([[1, 2, 3, 4]]))  # type: ignore[operator]
+def _logits(model: nn.Module) -> mx.array:
+    out: mx.array = model(mx.array([[1, 2, 3, 4]]))
     mx.eval(out)
     return out
 
@@ -23,7 +24,8 @@ def test_a_dequantized_model_is_kept_and_read_back(tiny_model_path: Path, tmp_pa
     # Read back, not converted again: a kept file changed on purpose changes the logits.
     second = load_model(tiny_model_path, "float32", weights_cache=cache)
     assert mx.allclose(_logits(first.model), _logits(second.model)).item()
-    weights = dict(mx.load(str(kept[0])))
+    weights = mx.load(str(kept[0]))
+    assert isinstance(weights, dict)
     mx.save_safetensors(str(kept[0]), {k: v * 0 if "embed" in k else v for k, v in weights.items()})
     zeroed = load_model(tiny_model_path, "float32", weights_cache=cache)
     assert not mx.allclose(_logits(first.model), _logits(zeroed.model)).item()
