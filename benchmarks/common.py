@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -212,8 +214,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def stream_message(url: str, text: str, max_tokens: int) -> tuple[float, list[float], str]:
-    """One greedy streamed ``POST /v1/messages``: TTFT, each text delta's arrival, the text."""
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """One streamed answer as the client saw it."""
+
+    ttft: float
+    stamps: list[float]
+    """When each text delta arrived."""
+    text: str
+    output_tokens: int
+    """From the final usage (a delta may carry several tokens)."""
+
+
+def stream_message(
+    url: str, text: str, max_tokens: int, client: httpx.Client | None = None
+) -> Streamed:
+    """One greedy streamed ``POST /v1/messages`` (on ``client`` when given)."""
     body = {
         "model": "claude-bench",
         "max_tokens": max_tokens,
@@ -223,18 +239,22 @@ def stream_message(url: str, text: str, max_tokens: int) -> tuple[float, list[fl
     }
     stamps: list[float] = []
     pieces: list[str] = []
+    output = 0
     started = time.perf_counter()
-    with (
-        httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client,
-        client.stream("POST", "/v1/messages", json=body) as response,
-    ):
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            headers = {"x-api-key": API_KEY}
+            client = stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=900))
+        response = stack.enter_context(client.stream("POST", "/v1/messages", json=body))
         response.raise_for_status()
         for line in response.iter_lines():
             if line.startswith("data: ") and '"content_block_delta"' in line:
                 stamps.append(time.perf_counter())
                 pieces.append(json.loads(line[6:])["delta"].get("text", ""))
+            elif line.startswith("data: ") and '"message_delta"' in line:
+                output = json.loads(line[6:])["usage"]["output_tokens"]
     ttft = stamps[0] - started if stamps else float("nan")
-    return ttft, stamps, "".join(pieces)
+    return Streamed(ttft, stamps, "".join(pieces), output)
 
 
 def write_section(path: Path, marker: str, section: str) -> None:

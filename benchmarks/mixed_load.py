@@ -48,8 +48,8 @@ STREAM = "Write a long story about a dragon who learns to paint. Use many detail
 
 def _stream(url: str, text: str, max_tokens: int) -> tuple[float, list[float]]:
     """TTFT and the arrival time of every text delta of one streamed request."""
-    ttft, stamps, _ = stream_message(url, text, max_tokens)
-    return ttft, stamps
+    streamed = stream_message(url, text, max_tokens)
+    return streamed.ttft, streamed.stamps
 
 
 def _prompt_tokens(url: str, text: str) -> int:

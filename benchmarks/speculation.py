@@ -65,9 +65,10 @@ STORY = "Write a long story about a dragon who learns to paint. Use many details
 
 def _decode(url: str, text: str, max_tokens: int) -> tuple[float, str]:
     """Seconds from the first to the last text delta, and the text."""
-    _, stamps, out = stream_message(url, text, max_tokens)
+    streamed = stream_message(url, text, max_tokens)
+    stamps = streamed.stamps
     # Both servers write the same text (checked), so its decode time compares them directly.
-    return (stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")), out
+    return (stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")), streamed.text
 
 
 def measure(url: str, runs: int, max_tokens: int) -> dict[str, tuple[float, str]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import openai
-from benchmarks.common import API_KEY, median, pct
+from benchmarks.common import API_KEY, median, pct, stream_message
 
 STORY = "Write a long story about a dragon who learns to paint. Use many details."
 PROMPTS = [
@@ -50,27 +50,13 @@ def raw_decode_rate(model_dir: Path, max_tokens: int, runs: int) -> float:
 
 def http_decode_rate(url: str, max_tokens: int, runs: int) -> float:
     """Decode tokens/s streamed through ``POST /v1/messages``: output tokens over first-to-last delta."""
-    body = {
-        "model": "claude-bench",
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "messages": [{"role": "user", "content": STORY}],
-    }
     rates = []
     with httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=600) as client:
         for _ in range(runs + 1):
-            first = last = 0.0
-            output = 0
-            with client.stream("POST", "/v1/messages", json=body) as response:
-                for line in response.iter_lines():
-                    if line.startswith("data: ") and '"content_block_delta"' in line:
-                        last = time.perf_counter()
-                        first = first or last
-                    elif line.startswith("data: ") and '"message_delta"' in line:
-                        output = json.loads(line[6:])["usage"]["output_tokens"]
-            if output > 2 and last > first:
-                rates.append((output - 1) / (last - first))
+            streamed = stream_message(url, STORY, max_tokens, client)
+            first, last = (streamed.stamps[0], streamed.stamps[-1]) if streamed.stamps else (0, 0)
+            if streamed.output_tokens > 2 and last > first:
+                rates.append((streamed.output_tokens - 1) / (last - first))
     return median(rates[1:])
 
 
