@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,21 @@ def _session(
             **os.environ,
             "HOME": str(root / "home"),
             "PENSIEVE_STATE_DIR": str(root / f"state-{server.port}"),
+            "TZ": _noon_zone(),
         }
         yield Session(server.url, env, folder, claude_bin, server.log)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _noon_zone() -> str:
+    """A fixed-offset zone where it is about noon now.
+
+    Claude Code writes today's date into its prompt, after the tools and the system prompt; a
+    session crossing midnight between the warm start and turn 1 would read that tail again.
+    """
+    offset = 12 - datetime.now(UTC).hour  # -11 .. +12, all IANA Etc zones
+    # Etc/GMT signs are POSIX-inverted: Etc/GMT-5 is UTC+5.
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
 
 
 def _finished(log: Path) -> list[dict[str, Any]]:
