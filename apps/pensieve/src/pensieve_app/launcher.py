@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,11 @@ class AppLauncher:
                 context_length=summary.context_length,
                 supports_tools=summary.supports_tools,
             )
-            engine = MLXEngine.load(served, engine_config(settings))
+            options = engine_config(settings)
+            if options.draft_model:  # any name --model takes, resolved the same way
+                draft = store.resolve(options.draft_model).summary.path
+                options = replace(options, draft_model=str(draft))
+            engine = MLXEngine.load(served, options)
         except BaseException:
             sock.close()
             raise

@@ -41,3 +41,7 @@ class EngineStats:
     """Freed buffers the array library keeps for reuse (MLX's buffer cache)."""
     model_bytes: int = 0
     """The weights as loaded."""
+    drafted_tokens: int = 0
+    """Tokens speculation drafted and the model checked."""
+    accepted_draft_tokens: int = 0
+    """Drafted tokens the model agreed with (each one a forward pass saved)."""

@@ -67,6 +67,16 @@ class _EngineCollector(Collector):
                 s.cache_memory_bytes,
             ),
             ("pensieve_memory_model_bytes", "The weights as loaded.", s.model_bytes),
+            (
+                "pensieve_speculation_drafted_tokens",
+                "Tokens speculation drafted and the model checked.",
+                s.drafted_tokens,
+            ),
+            (
+                "pensieve_speculation_accepted_tokens",
+                "Drafted tokens the model agreed with.",
+                s.accepted_draft_tokens,
+            ),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
 

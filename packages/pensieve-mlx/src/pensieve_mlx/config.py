@@ -13,7 +13,7 @@ GIB = 1024 * MIB
 
 Precision = Literal["auto", "float32", "float16", "bfloat16", "quantized"]
 ToolGrammar = Literal["lazy", "always", "forced", "off"]
-Speculation = Literal["off", "prompt-lookup"]
+Speculation = Literal["off", "prompt-lookup", "draft-model"]
 KVBits = Annotated[int, msgspec.Meta(ge=0, le=8, multiple_of=4)]
 """0, 4 or 8."""
 # Constraints as types: msgspec enforces them wherever the config is decoded (file, env, flags).
@@ -62,11 +62,20 @@ class MLXEngineConfig:
             "drafts the tokens that followed the last few tokens earlier in its context (edits "
             "and tool results repeat what they quote) and checks them in one forward pass; the "
             "output is the model's own. The draft length follows the measured acceptance, and "
-            "it pauses while it is slower than plain decoding."
+            "it pauses while it is slower than plain decoding. ``draft-model``: the same, with "
+            "drafts from ``draft-model`` (the default when that is set)."
         },
     )
     speculation_max_tokens: Count = field(
-        default=8, metadata={"help": "Longest draft prompt lookup checks in one pass."}
+        default=8, metadata={"help": "Longest draft checked in one pass."}
+    )
+    draft_model: str = field(
+        default="",
+        metadata={
+            "help": "A small model with the served model's vocabulary (a path, or any name "
+            "``--model`` takes) that drafts greedily for ``draft-model`` speculation; it keeps "
+            "its own KV cache of the sequence and is held at the served model's precision."
+        },
     )
     long_prompt_tokens: Count = field(
         default=256,
@@ -185,6 +194,13 @@ class MLXEngineConfig:
         default=0.5,
         metadata={"help": "How often prefill progress is reported for long prompts."},
     )
+
+    @property
+    def drafting(self) -> Speculation:
+        """The speculation in effect: a ``draft-model`` alone turns draft-model speculation on."""
+        if self.speculation == "off" and self.draft_model:
+            return "draft-model"
+        return self.speculation
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
+from mlx_lm.models.cache import make_prompt_cache
 
 from pensieve_core import (
     ContextLengthExceededError,
@@ -15,6 +16,7 @@ from pensieve_core import (
     GenerationRequest,
     InvalidRequestError,
     ModelInfo,
+    ModelLoadError,
     OverloadedError,
 )
 from pensieve_mlx.config import MLXEngineConfig, ServedModel
@@ -47,11 +49,31 @@ def _answers_tool_result(request: GenerationRequest) -> bool:
     return bool(request.messages) and request.messages[-1].hands_back_tool_results
 
 
+def _check_draft(served: LoadedModel, draft: LoadedModel, name: str) -> None:
+    """A draft's tokens are checked against the served model's: the ids must mean the same."""
+    if not all(layer.is_trimmable() for layer in make_prompt_cache(draft.model)):
+        raise ModelLoadError(
+            f"engine.draft-model {name!r}: its KV cache cannot be cut back (sliding windows)"
+        )
+    ours = served.tokenizer._tokenizer.get_vocab()
+    theirs = draft.tokenizer._tokenizer.get_vocab()
+    if ours != theirs:
+        raise ModelLoadError(
+            f"engine.draft-model {name!r} has another vocabulary than the served model "
+            f"({len(theirs)} tokens against {len(ours)}, or the same count with other ids)"
+        )
+
+
 class MLXEngine:
     """Runs one model with continuous batching. Create with ``MLXEngine.load``."""
 
     def __init__(
-        self, loaded: LoadedModel, *, served: ServedModel, config: MLXEngineConfig
+        self,
+        loaded: LoadedModel,
+        *,
+        served: ServedModel,
+        config: MLXEngineConfig,
+        draft: LoadedModel | None = None,
     ) -> None:
         self._loaded = loaded
         self._config = config
@@ -92,7 +114,9 @@ class MLXEngine:
                 max_bytes=config.prefix_cache_disk_bytes,
             )
         warm_up(loaded.model, config, self._vocab_size)  # GPU devices only: see warmup.py
-        self._worker = Worker(loaded.model, self._eos_ids, config, disk)
+        self._worker = Worker(
+            loaded.model, self._eos_ids, config, disk, draft=draft.model if draft else None
+        )
 
     @classmethod
     def load(cls, served: ServedModel, config: MLXEngineConfig | None = None) -> MLXEngine:
@@ -100,7 +124,13 @@ class MLXEngine:
         config = config or MLXEngineConfig()
         cache = Path(config.weights_cache_dir) if config.weights_cache_dir else None
         loaded = load_model(served.path, config.precision, weights_cache=cache)
-        return cls(loaded, served=served, config=config)
+        draft = None
+        if config.drafting == "draft-model":
+            if not config.draft_model:
+                raise ModelLoadError("engine.speculation = draft-model needs engine.draft-model")
+            draft = load_model(Path(config.draft_model), config.precision, weights_cache=cache)
+            _check_draft(loaded, draft, config.draft_model)
+        return cls(loaded, served=served, config=config, draft=draft)
 
     @property
     def info(self) -> ModelInfo:
@@ -126,6 +156,8 @@ class MLXEngine:
             peak_memory_bytes=int(mx.get_peak_memory()),
             cache_memory_bytes=int(mx.get_cache_memory()),
             model_bytes=self._model_bytes,
+            drafted_tokens=self._worker.drafted_tokens,
+            accepted_draft_tokens=self._worker.accepted_draft_tokens,
         )
 
     async def aclose(self) -> None:

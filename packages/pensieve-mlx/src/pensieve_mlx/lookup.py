@@ -22,10 +22,17 @@ _NGRAMS = (3, 2)
 class PromptLookup:
     """An index of the context's n-grams, each to where its latest occurrence continued."""
 
-    def __init__(self, tokens: list[int]) -> None:
+    def __init__(self) -> None:
         self._tokens: list[int] = []
         self._index: dict[tuple[int, ...], int] = {}
+        self.setup_s = 0.0
+        """Drafts cost no setup: the index grows as tokens arrive."""
+
+    def start(self, tokens: list[int]) -> PromptLookup:
+        """Index a new sequence's context."""
+        self._tokens, self._index = [], {}
         self.extend(tokens)
+        return self
 
     def extend(self, tokens: list[int]) -> None:
         """Append ``tokens`` to the context."""

@@ -17,16 +17,35 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import mlx.core as mx
 from mlx_lm.models.cache import TokenBuffer
 
 from pensieve_mlx.jobs import Job
-from pensieve_mlx.lookup import Pacing, PromptLookup
+from pensieve_mlx.lookup import Pacing
 
 Step = list[tuple[int, str | None]]
 """Tokens a step emits, each with its finish reason (``stop``, ``length`` or None)."""
+
+
+class Drafter(Protocol):
+    """Where speculative drafts come from: prompt lookup (``lookup.py``), a draft model (``draft.py``)."""
+
+    setup_s: float
+    """Seconds the last ``draft`` spent on work that is not drafting (left out of the pacing)."""
+
+    def start(self, tokens: list[int]) -> object:
+        """A new sequence whose cache holds ``tokens``."""
+        ...
+
+    def extend(self, tokens: list[int]) -> None:
+        """The sequence took ``tokens``."""
+        ...
+
+    def draft(self, last: int, limit: int) -> list[int]:
+        """Up to ``limit`` tokens predicted to follow the context and then ``last``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +70,8 @@ class Solo:
         cache: list[Any],
         eos_ids: frozenset[int],
         *,
-        speculate: int = 0,
+        drafter: Drafter | None = None,
+        max_draft: int = 0,
     ) -> None:
         self.job = job
         self.cache = cache
@@ -65,12 +85,16 @@ class Solo:
         # The prompt's last token is fed first; its logits give the first generated token.
         self._pending = self._forward(mx.array(prompt[-1:]))
         self.tokens.append(prompt[-1])
-        # Prompt lookup checks drafts against the greedy choice: for greedy, unconstrained
-        # sequences (the sampler is the argmax, no processor sees the drafts).
+        # Drafts are checked against the greedy choice: for greedy, unconstrained sequences
+        # (the sampler is the argmax, no processor sees the drafts).
         greedy = job.request.sampling.temperature <= 0 and not job.processors
-        self._lookup = PromptLookup(self.tokens) if speculate and greedy else None
-        self._pacing = Pacing(speculate)
+        self._drafter = drafter if drafter is not None and max_draft and greedy else None
+        if self._drafter is not None:
+            self._drafter.start(self.tokens)
+        self._pacing = Pacing(max_draft)
         self._last = time.perf_counter()
+        self.drafted = 0
+        """Draft tokens checked."""
         self.accepted = 0
         """Draft tokens the model agreed with (each one a forward pass saved)."""
         self._previous: tuple[int, int] | None = None
@@ -87,7 +111,7 @@ class Solo:
             else:
                 self._pacing.plain(1, now - self._last)
         self._last, self._previous = now, None
-        limit = self._pacing.wanted() if self._lookup is not None and self._trimmable() else 0
+        limit = self._pacing.wanted() if self._drafter is not None and self._trimmable() else 0
         if limit:
             return self._speculate(limit)
         current = self._pending
@@ -110,12 +134,13 @@ class Solo:
 
     def _speculate(self, limit: int) -> Step:
         """Feed the pending token and a draft in one pass; keep what the model agrees with."""
-        assert self._lookup is not None
+        assert self._drafter is not None
         token = self._read(self._pending)
         reason = self._ending(token)
         if reason is not None:
             return [(token, reason)]
-        draft = self._lookup.draft(token, limit)
+        draft = self._drafter.draft(token, limit)
+        self._last += self._drafter.setup_s  # catching up is not what the pacing weighs
         inputs = mx.array([[token, *draft]])
         logits = self._model(inputs, cache=self.cache)[0]
         choices = mx.argmax(logits, axis=-1).tolist()
@@ -125,6 +150,7 @@ class Solo:
             accepted += 1
         for layer in self.cache:
             layer.trim(len(draft) - accepted)
+        self.drafted += len(draft)
         self.accepted += accepted
         out: Step = [(token, None)]
         for kept in draft[:accepted]:
@@ -146,8 +172,8 @@ class Solo:
 
     def _fed(self, tokens: list[int]) -> None:
         self.tokens.extend(tokens)
-        if self._lookup is not None:
-            self._lookup.extend(tokens)
+        if self._drafter is not None:
+            self._drafter.extend(tokens)
 
     def _trimmable(self) -> bool:
         return all(layer.is_trimmable() for layer in self.cache)

@@ -24,11 +24,13 @@ from mlx_lm.models.cache import make_prompt_cache
 
 from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
 from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.draft import DraftModel
 from pensieve_mlx.jobs import Job
+from pensieve_mlx.lookup import PromptLookup
 from pensieve_mlx.prefill import PrefillLane
 from pensieve_mlx.prefix_cache import KVCodec, PrefixCache, sliceable, snapshot
 from pensieve_mlx.prefix_disk import DiskPrefixes
-from pensieve_mlx.solo import Solo
+from pensieve_mlx.solo import Drafter, Solo
 
 log = structlog.get_logger()
 
@@ -48,6 +50,8 @@ class Worker:
         eos_ids: frozenset[int],
         config: MLXEngineConfig,
         disk: DiskPrefixes | None = None,
+        *,
+        draft: Any = None,
     ) -> None:
         self._model = model
         self.disk = disk
@@ -71,9 +75,13 @@ class Worker:
             short_tokens=config.short_request_tokens,
         )
         self._solo: Solo | None = None
-        self.accepted_draft_tokens = 0
-        """Draft tokens prompt lookup got accepted, over all sequences."""
         """The one sequence decoding on the fast path (``solo.py``), when it is alone."""
+        self._draft = DraftModel(draft) if draft is not None else None
+        """The draft model, its cache kept across sequences (they share prefixes)."""
+        self.drafted_tokens = 0
+        """Draft tokens checked, over all sequences."""
+        self.accepted_draft_tokens = 0
+        """Draft tokens the model accepted, over all sequences."""
         self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)
         self._thread.start()
 
@@ -163,6 +171,7 @@ class Worker:
     def _drop(self, job: Job) -> None:
         prefill = self._lane.remove(job)
         if self._solo is not None and self._solo.job is job:
+            self._count_drafts(self._solo)
             self._store(self._solo.tokens, self._solo.cache)
             self._solo = None
         elif prefill is not None:
@@ -225,6 +234,16 @@ class Worker:
         job.uid = uid
         self._active[uid] = job
 
+    def _count_drafts(self, solo: Solo) -> None:
+        self.drafted_tokens += solo.drafted
+        self.accepted_draft_tokens += solo.accepted
+
+    def _drafter(self) -> Drafter | None:
+        mode = self._config.drafting
+        if mode == "prompt-lookup":
+            return PromptLookup()
+        return self._draft if mode == "draft-model" else None
+
     def _solo_step(self) -> None:
         solo = self._solo
         assert solo is not None
@@ -238,7 +257,7 @@ class Worker:
                 with mx.stream(self._generator.stream):
                     solo.rewind(len(tokens) - 1 - i)  # a stop string ended it inside a draft
                 self._solo = None
-                self.accepted_draft_tokens += solo.accepted
+                self._count_drafts(solo)
                 self._store(solo.tokens, solo.cache)
                 break
         if events:
@@ -249,7 +268,7 @@ class Worker:
         solo = self._solo
         assert solo is not None
         self._solo = None
-        self.accepted_draft_tokens += solo.accepted
+        self._count_drafts(solo)
         with mx.stream(self._generator.stream):
             token, reason, handoff = solo.handoff()
         events, ended = self._on_token(solo.job, token, reason)
@@ -298,9 +317,8 @@ class Worker:
                         job,
                         prefill.cache,
                         self._eos_ids,
-                        speculate=self._config.speculation_max_tokens
-                        if self._config.speculation == "prompt-lookup"
-                        else 0,
+                        drafter=self._drafter(),
+                        max_draft=self._config.speculation_max_tokens,
                     )
             else:
                 position = prefill.position
