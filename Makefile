@@ -92,18 +92,31 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md (about 35 minu
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/speculation.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/claude_session.py
+	$(UV) run --no-sync python benchmarks/charts.py
+
+.PHONY: bench-charts
+bench-charts: install ## Redraw docs/charts/ from the tables in docs/benchmarks.md
+	$(UV) run --no-sync python benchmarks/charts.py
 
 .PHONY: bench-decode
 bench-decode: install ## Batch-1 decode: raw mlx-lm vs Pensieve's fast path vs its batch generator, and the bandwidth floor
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
 
 .PHONY: bench-speculation
-bench-speculation: install ## Prompt-lookup speculation off vs on: an Edit-shaped answer and a story
-	$(TEST_ENV) $(UV) run --no-sync python benchmarks/speculation.py
+bench-speculation: install ## Speculation off vs prompt lookup (SPEC_ARGS="--model REF --draft REF" adds a draft model)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/speculation.py $(SPEC_ARGS)
 
 .PHONY: bench-mixed
 bench-mixed: install ## Mixed load: a short request and a running stream while a long prompt prefills
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
+
+.PHONY: bench-startup
+bench-startup: install ## Start-up to a healthy /health: the first start and the next ones, one cache dir
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/startup.py
+
+.PHONY: bench-models
+bench-models: model-coder ## Two served models: a main stream (the 0.5B coder) while side requests go to a fast one (SmolLM2)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/multi_model.py --main qwen2.5-coder-0.5b-instruct
 
 .PHONY: bench-session
 bench-session: install ## Only the full Claude Code session benchmark (prefix cache, restart, kv-bits)

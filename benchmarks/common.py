@@ -67,11 +67,15 @@ def process(
 
 @contextmanager
 def pensieve(
-    model_dir: Path, *extra: str, cache_dir: Path | None = None
+    model_dir: Path,
+    *extra: str,
+    cache_dir: Path | None = None,
+    weights_cache: Path | None = None,
 ) -> Iterator[tuple[str, float]]:
     """A Pensieve server; yields its URL and the seconds from launch to a healthy /health.
 
-    ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart).
+    ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart);
+    ``weights_cache`` the dequantized weights (default: one shared by every benchmark).
     """
     port = free_port()
     argv = [
@@ -91,7 +95,7 @@ def pensieve(
         "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
         "PENSIEVE_CACHE_DIR": str(cache_dir or WORK / f"cache-{port}"),
         # Converted weights are shared: start-up is measured as a user's second start.
-        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(WORK / "weights"),
+        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(weights_cache or WORK / "weights"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
     with process(argv, WORK / f"pensieve-{port}.log", env) as proc:
@@ -227,11 +231,15 @@ class Streamed:
 
 
 def stream_message(
-    url: str, text: str, max_tokens: int, client: httpx.Client | None = None
+    url: str,
+    text: str,
+    max_tokens: int,
+    client: httpx.Client | None = None,
+    model: str = "claude-bench",
 ) -> Streamed:
     """One greedy streamed ``POST /v1/messages`` (on ``client`` when given)."""
     body = {
-        "model": "claude-bench",
+        "model": model,
         "max_tokens": max_tokens,
         "temperature": 0,
         "stream": True,

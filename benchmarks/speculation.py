@@ -85,7 +85,8 @@ def _drafts(url: str) -> tuple[float, float]:
     values = dict.fromkeys(("drafted", "accepted"), 0.0)
     for line in text.splitlines():
         for key in values:
-            if line.startswith(f"pensieve_speculation_{key}_tokens "):
+            name = f"pensieve_speculation_{key}_tokens"
+            if line.startswith((f"{name} ", f"{name}{{")):  # one model: one sample
                 values[key] = float(line.split()[-1])
     return values["drafted"], values["accepted"]
 

@@ -64,3 +64,14 @@ def pensieve_server(log_dir: Path, *extra: str) -> Iterator[str]:
     """A server that requires ``API_KEY``; yields its URL."""
     with running_server(log_dir, "--api-key", API_KEY, *extra) as server:
         yield server.url
+
+
+def failed_start(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pensieve start ARGS``, expected to fail before it serves: its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "pensieve_app", "start", "--port", str(free_port()), *args],
+        env={**os.environ, "PENSIEVE_STATE_DIR": str(state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

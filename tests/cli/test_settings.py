@@ -45,7 +45,7 @@ def test_help_text_needs_no_source(monkeypatch: pytest.MonkeyPatch) -> None:
     by_key = {s.key: s for s in specs}
     assert by_key["server.port"].help == "TCP port."
     assert by_key["log-level"].choices == ("debug", "info", "warning", "error")
-    assert len(specs) == 4 + len(ServerConfig.__dataclass_fields__) + len(
+    assert len(specs) == 6 + len(ServerConfig.__dataclass_fields__) + len(
         MLXEngineConfig.__dataclass_fields__
     )
 

@@ -1,16 +1,12 @@
 """``pensieve start --set engine.draft-model=NAME``: the name resolves as ``--model`` does, drafts count."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.e2e.conftest import API_KEY
-from tests.helpers import free_port
 from tests.server.test_metrics import sample
-from tests.servers import running_server
+from tests.servers import failed_start, running_server
 
 QUOTED = "\n".join(f"line {i}: the value of item {i} is {i * 7}." for i in range(12))
 
@@ -37,22 +33,7 @@ def test_a_draft_model_named_like_a_model_drafts_and_is_counted(tmp_path: Path) 
 
 
 def test_a_draft_model_that_does_not_exist_fails_at_start_in_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pensieve_app",
-            "start",
-            "--port",
-            str(free_port()),
-            "--set",
-            "engine.draft-model=no-such-draft",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PENSIEVE_STATE_DIR": str(tmp_path / "state")},
-    )
+    done = failed_start(tmp_path / "state", "--set", "engine.draft-model=no-such-draft")
     assert done.returncode != 0
     assert "no-such-draft" in done.stderr
     assert "Traceback" not in done.stderr

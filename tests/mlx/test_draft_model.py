@@ -37,11 +37,15 @@ async def test_a_good_draft_is_accepted_and_the_tokens_are_the_models(
     self_drafted: MLXEngine, plain: MLXEngine
 ) -> None:
     edit = ask(f"Repeat this code exactly, then stop:\n\n{QUOTED}", max_tokens=60)
-    before = self_drafted._worker.accepted_draft_tokens
+    worker = self_drafted._worker
+    drafted, accepted = worker.drafted_tokens, worker.accepted_draft_tokens
     ours = await collect(self_drafted.start(edit))
     assert ours[0] == (await collect(plain.start(edit)))[0]
-    accepted = self_drafted._worker.accepted_draft_tokens - before
-    assert accepted > 30, f"the model agrees with itself: {accepted} accepted"
+    drafted, accepted = worker.drafted_tokens - drafted, worker.accepted_draft_tokens - accepted
+    # How many are drafted depends on the pacing (drafting with the model itself is no faster
+    # than decoding, so it pauses); what is drafted, the model agrees with.
+    assert drafted >= 8
+    assert accepted >= 0.9 * drafted, f"the model agrees with itself: {accepted} of {drafted}"
     # The next turn shares the prompt: the draft keeps its cache and drafts again.
     again = await collect(self_drafted.start(edit))
     assert again[0] == ours[0]

@@ -51,7 +51,7 @@ async def test_counters_follow_requests_and_usage(metered: httpx.AsyncClient) ->
     assert sample(text, 'pensieve_requests_total{route="/v1/messages",status="400"}') == 1
     assert sample(text, "pensieve_prompt_tokens_total") == prompt * 5 / 2
     assert sample(text, "pensieve_generated_tokens_total") == completion * 5 / 2
-    assert sample(text, 'pensieve_generations_total{reason="stop"}') == 5
+    assert sample(text, 'pensieve_generations_total{model="fake-model",reason="stop"}') == 5
     assert sample(text, "pensieve_active_sequences") == 0
     assert sample(text, "pensieve_time_to_first_token_seconds_count") >= 0
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import click
 
 from pensieve_core import ModelInfo
 
+if TYPE_CHECKING:
+    from pensieve_server import ModelStatus
+
 
 def banner(
-    info: ModelInfo, *, bound: str, url: str, api_key: str | None, blas: str, source: str
+    info: ModelInfo,
+    *,
+    bound: str,
+    url: str,
+    api_key: str | None,
+    blas: str,
+    source: str,
+    others: Sequence[ModelStatus] = (),
 ) -> str:
     """The lines a user needs: the model, how it runs, and how to point clients at it.
 
@@ -24,6 +37,12 @@ def banner(
         f"  runs on   {info.device}, weights {info.precision}",
         f"  cpu blas  {blas}" if info.device == "cpu" else None,
         f"  loaded in {info.load_time_s:.1f}s from {info.path}",
+        *(
+            f"  also      {row.name} ({row.state}"
+            + (", fast: Claude Code's haiku tier" if row.fast else "")
+            + ")"
+            for row in others
+        ),
         f"  listening {where}",
         "  auth      " + ("API key required" if api_key else "none"),
         "",

@@ -36,6 +36,31 @@ max-active-sequences = 32
 tool-grammar = "lazy"
 ```
 
+Several models, each with its own engine (`pensieve start --model main=./qwen-7b --model
+fast=smollm2` does the same from the command line):
+
+```toml
+model = "qwen2.5-coder-7b-instruct"
+model-name = "main"
+
+[[models]]
+model = "smollm2-135m-instruct"
+name = "fast"                  # fast: Claude Code's haiku tier (subagents, titles) goes here
+aliases = ["small"]
+engine = { max-context-tokens = 8192, max-active-sequences = 8 }
+
+[server]
+model-routes = ["*haiku*=fast", "gpt-4o-mini=fast"]   # after exact names and aliases
+max-loaded-models = 2
+model-keep-alive-s = 600       # unload a model idle for 10 minutes; the next request reloads it
+```
+
+A requested name goes to the served model of that name or alias, else to the first route whose
+pattern matches, else to the default model (the first; `strict-model-names` answers 404
+instead, except for `claude-*` names). Responses echo the requested name. `GET /v1/models` and
+`pensieve status` show the table; `pensieve models load NAME` / `unload NAME` act on the running
+server, and a model with requests in flight is never unloaded.
+
 This page is generated from the config types themselves (`python -m pensieve_app.docs`).
 """
 

@@ -6,7 +6,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,13 +103,13 @@ class AppLauncher:
         openblas.load_openblas()  # before anything imports MLX
         keep_gpu_kernels()
         from pensieve_app.banner import banner
-        from pensieve_app.config import app_config, engine_config, server_config
+        from pensieve_app.config import app_config, engine_config, served_entries, server_config
         from pensieve_app.logging import configure_logging
+        from pensieve_app.serving import plan, served_models
         from pensieve_app.thinking_key import stored_thinking_key
         from pensieve_cli.paths import state_dir
         from pensieve_loader import ModelStore, default_models_dir
-        from pensieve_metrics import InstrumentedEngine, MetricsRegistry
-        from pensieve_mlx import MLXEngine, ServedModel
+        from pensieve_metrics import MetricsRegistry
         from pensieve_server import bind_socket, bound_address, create_app, drain_of, serve
 
         top = app_config(settings)
@@ -121,31 +120,19 @@ class AppLauncher:
         raise_open_file_limit()
         # Bound first: a port in use fails in a second, not after the model has loaded.
         sock = bind_socket(config)
+        metrics = MetricsRegistry()
         try:
             store = ModelStore(
                 models_dir=Path(top.models_dir) if top.models_dir else default_models_dir(),
                 progress=ProgressReporter(f"converting {top.model or 'the default model'}"),
             )
-            resolved = store.resolve(top.model)
-            summary = resolved.summary
-            served = ServedModel(
-                name=resolved.name,
-                path=summary.path,
-                context_length=summary.context_length,
-                supports_tools=summary.supports_tools,
-            )
-            options = engine_config(settings)
-            if options.draft_model:  # any name --model takes, resolved the same way
-                draft = store.resolve(options.draft_model).summary.path
-                options = replace(options, draft_model=str(draft))
-            engine = MLXEngine.load(served, options)
+            planned = plan(served_entries(top), store, engine_config(settings))
+            models = served_models(planned, config, metrics)
         except BaseException:
             sock.close()
             raise
-        metrics = MetricsRegistry()
-        instrumented = InstrumentedEngine(engine, metrics)
         app = create_app(
-            instrumented,
+            models,
             config,
             observer=metrics,
             close_engine=True,
@@ -153,14 +140,17 @@ class AppLauncher:
         )
         host, port = bound_address(sock)
         key = config.api_keys[0] if config.api_keys else None
+        default = models.default_engine()
+        assert default is not None  # the default model is loaded at start
         click.echo(
             banner(
-                engine.info,
+                default.info,
                 bound=base_url(host, port, client=False),
                 url=base_url(host, port),
                 api_key=key,
                 blas=openblas.describe(),
-                source=resolved.source,
+                source=planned[0].resolved.source,
+                others=[row for row in models.status() if not row.default],
             ),
             err=True,
         )

@@ -26,7 +26,10 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a logger bound at import would keep this configuration when it changes
+        # later (the CLI's tests, structlog's capture_logs); a lookup per line costs microseconds
+        # and Pensieve logs per request, not per token.
+        cache_logger_on_first_use=False,
     )
     # Hypercorn logs through the standard library: render it with the same processors.
     handler = logging.StreamHandler(sys.stderr)

@@ -14,7 +14,7 @@ from pensieve_api.errors import (
     OpenAIErrorDetail,
     OpenAIErrorResponse,
 )
-from pensieve_api.health import HealthResponse, health_decoder
+from pensieve_api.health import HealthResponse, ModelHealth, health_decoder
 
 __all__ = (
     # dialects
@@ -28,6 +28,7 @@ __all__ = (
     # Pensieve's own
     "HealthResponse",
     "health_decoder",
+    "ModelHealth",
     # errors
     "AnthropicErrorType",
     "ErrorDetail",

@@ -7,6 +7,26 @@ import msgspec
 from pensieve_api._base import WireOut
 
 
+class ModelHealth(WireOut):
+    """One served model: where it stands and what it does."""
+
+    name: str
+    state: str
+    """``loaded``, ``loading`` or ``unloaded``."""
+    default: bool
+    fast: bool
+    aliases: list[str]
+    routes: list[str]
+    """Name patterns routed to it (``*haiku*``)."""
+    requests: int
+    active_sequences: int
+    queued_requests: int
+    model_bytes: int
+    idle_s: float
+    context_length: int = 0
+    decode_tokens_per_s: float = 0.0
+
+
 class HealthResponse(WireOut):
     """Liveness, what is served, and live figures."""
 
@@ -29,6 +49,8 @@ class HealthResponse(WireOut):
     prefix_cache_bytes: int
     prefix_cache_entries: int
     decode_tokens_per_s: float
+    models: list[ModelHealth] = msgspec.field(default_factory=list)
+    """Every served model (the fields above are the default model's)."""
 
 
 health_decoder = msgspec.json.Decoder(HealthResponse)

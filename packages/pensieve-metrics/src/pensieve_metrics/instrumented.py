@@ -18,11 +18,13 @@ from pensieve_metrics.registry import MetricsRegistry
 class InstrumentedEngine:
     """Wraps any ``Engine``; the engine itself holds no metrics code."""
 
-    def __init__(self, engine: Engine, metrics: MetricsRegistry) -> None:
+    def __init__(self, engine: Engine, metrics: MetricsRegistry, model: str | None = None) -> None:
         self.inner = engine
         self.metrics = metrics
-        metrics.watch_engine(engine.stats)
-        metrics.model_load.set(engine.info.load_time_s)
+        self.model = model or engine.info.id
+        """The served name its metrics are labelled with."""
+        metrics.watch_engine(self.model, engine.stats)
+        metrics.model_load.labels(model=self.model).set(engine.info.load_time_s)
 
     @property
     def info(self) -> ModelInfo:
@@ -35,14 +37,15 @@ class InstrumentedEngine:
 
     async def start(self, request: GenerationRequest) -> InstrumentedGeneration:
         """The wrapped generation, observed."""
-        return InstrumentedGeneration(await self.inner.start(request), self.metrics)
+        return InstrumentedGeneration(await self.inner.start(request), self.metrics, self.model)
 
     def stats(self) -> EngineStats:
         """Passed through."""
         return self.inner.stats()
 
     async def aclose(self) -> None:
-        """Passed through."""
+        """Closes the engine; its live gauges go."""
+        self.metrics.unwatch_engine(self.model)
         await self.inner.aclose()
 
 
@@ -53,10 +56,11 @@ class InstrumentedGeneration(GenerationHandle):
     (the ``Generation`` contract).
     """
 
-    def __init__(self, inner: Generation, metrics: MetricsRegistry) -> None:
+    def __init__(self, inner: Generation, metrics: MetricsRegistry, model: str) -> None:
         self.inner = inner
         self._events = inner.events()
         self._metrics = metrics
+        self._model = model
 
     @property
     def prompt_tokens(self) -> int:
@@ -76,7 +80,7 @@ class InstrumentedGeneration(GenerationHandle):
     async def __anext__(self) -> GenerationEvent:
         event = await anext(self._events)
         if isinstance(event, Finished):
-            self._metrics.observe_generation(event)
+            self._metrics.observe_generation(event, self._model)
         return event
 
     async def aclose(self) -> None:

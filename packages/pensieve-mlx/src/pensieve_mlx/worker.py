@@ -191,22 +191,28 @@ class Worker:
     def _admit(self) -> None:
         while self._waiting and self.active < self._config.max_active_sequences:
             job = self._waiting.popleft()
-            self._dequeued()
-            if job.cancelled:
-                continue
-            tokens = job.prompt.tokens
-            cache, cached = self._fetch(tokens)
-            job.cached_tokens = cached
-            job.admitted = time.perf_counter()
-            # The first event: the response can now say how much of the prompt was cached.
-            job.emit([PromptProgress(cached, len(tokens))])
-            # Alone, it is prefilled apart too: the fast path decodes from that plain cache.
-            if len(tokens) - cached > self._config.long_prompt_tokens or self._alone():
-                fresh = cache if cache is not None else make_prompt_cache(self._model)
-                self._lane.add(job, fresh, cached)
-            else:
-                segments = _segments(tokens, cached, job.prompt.boundaries)
-                self._insert(job, segments, cache, tokens[:cached], job.max_tokens)
+            try:
+                if not job.cancelled:
+                    self._admit_one(job)
+            finally:
+                # Counted as queued until it is placed: its engine never looks idle meanwhile.
+                self._dequeued()
+
+    def _admit_one(self, job: Job) -> None:
+        """Place ``job``: in the prefill lane, or in the batch generator."""
+        tokens = job.prompt.tokens
+        cache, cached = self._fetch(tokens)
+        job.cached_tokens = cached
+        job.admitted = time.perf_counter()
+        # The first event: the response can now say how much of the prompt was cached.
+        job.emit([PromptProgress(cached, len(tokens))])
+        # Alone, it is prefilled apart too: the fast path decodes from that plain cache.
+        if len(tokens) - cached > self._config.long_prompt_tokens or self._alone():
+            fresh = cache if cache is not None else make_prompt_cache(self._model)
+            self._lane.add(job, fresh, cached)
+        else:
+            segments = _segments(tokens, cached, job.prompt.boundaries)
+            self._insert(job, segments, cache, tokens[:cached], job.max_tokens)
 
     def _alone(self) -> bool:
         """Nothing else admitted or waiting, and the fast path is on."""

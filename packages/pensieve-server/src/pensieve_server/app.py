@@ -1,4 +1,4 @@
-"""``create_app``: the Starlette application over any ``pensieve_core.Engine``."""
+"""``create_app``: the Starlette application over any ``pensieve_core.Engine`` (or several)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
 from pensieve_server.info import health, prometheus_metrics, root
 from pensieve_server.middleware import RequestContextMiddleware
-from pensieve_server.model_names import ModelNames
+from pensieve_server.model_admin import load_model, served_models, unload_model
 from pensieve_server.observer import Observer
+from pensieve_server.served_models import ModelSpec, ServedModels
 from pensieve_server.state import AppState, RequestDefaults
 from pensieve_server.wing import routes, wing_of
 
@@ -31,7 +32,7 @@ DEFAULT_WING = anthropic.WING
 
 
 def create_app(
-    engine: Engine,
+    engine: Engine | ServedModels,
     config: ServerConfig | None = None,
     *,
     observer: Observer | None = None,
@@ -40,33 +41,33 @@ def create_app(
 ) -> Starlette:
     """Build the app.
 
-    Pass ``observer`` (a ``pensieve_metrics.MetricsRegistry``, with ``engine`` wrapped in an
+    ``engine`` is the one model served, or ``ServedModels`` for several (routed by name, loaded
+    on demand). Pass ``observer`` (a ``pensieve_metrics.MetricsRegistry``, with ``engine`` wrapped in an
     ``InstrumentedEngine`` on the same registry) to serve ``/metrics``; ``close_engine`` closes
     the engine when the app shuts down. ``thinking_key`` signs the thinking blocks the app writes
     (a stored key keeps them valid across restarts; without one a random key lasts this process).
     """
     config = config or ServerConfig()
+    models = engine if isinstance(engine, ServedModels) else _one_model(engine, config)
     state = AppState(
-        engine=engine,
-        config=config,
-        names=ModelNames(engine.info.id, config.model_aliases, strict=config.strict_model_names),
-        defaults=RequestDefaults.of(config),
-        observer=observer,
+        models=models, config=config, defaults=RequestDefaults.of(config), observer=observer
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Warmed in the background: the server answers (and queues requests) meanwhile.
         warming = (
-            asyncio.create_task(warm_up(engine, state.defaults, config.warm_requests))
+            asyncio.create_task(warm_up(models, state.defaults, config.warm_requests))
             if config.warm_requests
             else None
         )
+        reaper = asyncio.create_task(models.run_reaper())
         yield
+        reaper.cancel()
         if warming is not None:
             warming.cancel()
         if close_engine:
-            await engine.aclose()
+            await models.aclose()
 
     app_routes: list[BaseRoute] = [
         *routes(
@@ -80,6 +81,15 @@ def create_app(
             [("/metrics", prometheus_metrics, ["GET"])],
             config,
             public=config.metrics_public,
+        ),
+        *routes(
+            DEFAULT_WING,
+            [
+                ("/v1/pensieve/models", served_models, ["GET"]),
+                ("/v1/pensieve/models/{name:path}/load", load_model, ["POST"]),
+                ("/v1/pensieve/models/{name:path}/unload", unload_model, ["POST"]),
+            ],
+            config,
         ),
         *anthropic.anthropic_routes(config, anthropic.ThinkingSigner(thinking_key)),
         *openai.openai_routes(config),
@@ -117,6 +127,18 @@ def create_app(
     )
     app.state.pensieve = state
     return app
+
+
+def _one_model(engine: Engine, config: ServerConfig) -> ServedModels:
+    """One engine, always loaded: every name reaches it (``strict``: the known ones)."""
+    name = engine.info.id
+    return ServedModels(
+        [ModelSpec(name, load=lambda: engine)],
+        engines={name: engine},
+        routes=(),
+        aliases=config.model_aliases,
+        strict=config.strict_model_names,
+    )
 
 
 def drain_of(app: Starlette) -> Drain:

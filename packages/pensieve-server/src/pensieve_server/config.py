@@ -19,6 +19,8 @@ Seconds = Annotated[float, msgspec.Meta(ge=0)]
 Temperature = Annotated[float, msgspec.Meta(ge=0)]
 NonBlank = Annotated[str, msgspec.Meta(pattern=r"\S")]
 """A string with at least one non-space character."""
+Route = Annotated[str, msgspec.Meta(pattern=r"^[^=\s]+=[^=\s]+$")]
+"""``PATTERN=NAME``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,16 +66,48 @@ class ServerConfig:
     model_aliases: tuple[NonBlank, ...] = field(
         default=("local-model",),
         metadata={
-            "help": "Extra model names listed by ``/v1/models`` (and accepted under "
-            "``strict-model-names``)."
+            "help": "Extra names of the default model, listed by ``/v1/models`` (and accepted "
+            "under ``strict-model-names``)."
         },
     )
     strict_model_names: bool = field(
         default=False,
         metadata={
             "help": "Answer 404 ``not_found_error`` for model names other than ``claude-*``, the "
-            "served name and the aliases. Off: any name reaches the served model and is echoed "
-            "back."
+            "served names, the aliases and the route patterns. Off: any other name reaches the "
+            "default model and is echoed back."
+        },
+    )
+    model_routes: tuple[Route, ...] = field(
+        default=("*haiku*=fast",),
+        metadata={
+            "help": "``PATTERN=NAME`` rules, tried in order after the served names and aliases: "
+            "a requested name matching the glob ``PATTERN`` (case-insensitive) goes to the "
+            "served model ``NAME``; ``fast`` means the model marked fast (the rule is skipped "
+            "when there is none). The default sends Claude Code's haiku tier (subagents, titles) "
+            "to the fast model."
+        },
+    )
+    max_loaded_models: Count = field(
+        default=0,
+        metadata={
+            "help": "Most served models loaded at once (0: no limit); a request for another "
+            "unloads the least recently used idle one first."
+        },
+    )
+    memory_budget_gib: Annotated[float, msgspec.Meta(ge=0)] = field(
+        default=0.0,
+        metadata={
+            "help": "Most GiB of weights loaded at once (0: no limit); idle models are unloaded, "
+            "least recently used first, to fit a model being loaded."
+        },
+    )
+    model_keep_alive_s: Seconds = field(
+        default=0.0,
+        metadata={
+            "help": "A model idle this long is unloaded (0: models stay loaded), as Ollama's "
+            "keep-alive; the next request for it loads it again. Never while it has requests "
+            "in flight."
         },
     )
     max_body_bytes: Count = field(

@@ -20,8 +20,8 @@ class Observer(Protocol):
         """A request did not reuse its conversation's cached prefix, for ``reason``."""
         ...
 
-    def recent_decode_tokens_per_s(self) -> float:
-        """Decode speed of recent generations (shown by ``/health``)."""
+    def recent_decode_tokens_per_s(self, model: str | None = None) -> float:
+        """Decode speed of recent generations, of ``model`` or of all (shown by ``/health``)."""
         ...
 
     def exposition(self) -> tuple[bytes, str]:

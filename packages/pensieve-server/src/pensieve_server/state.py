@@ -1,4 +1,4 @@
-"""What routes share: the engine, the config and the model names (set by ``create_app``)."""
+"""What routes share: the served models, the config and the defaults (set by ``create_app``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from pensieve_core import Engine
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
-from pensieve_server.model_names import ModelNames
 from pensieve_server.observer import Observer
+from pensieve_server.served_models import ServedModels
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +30,8 @@ class RequestDefaults:
 class AppState:
     """Typed application state."""
 
-    engine: Engine
+    models: ServedModels
     config: ServerConfig
-    names: ModelNames
     defaults: RequestDefaults
     started: float = field(default_factory=time.time)
     requests_served: int = 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Protocol
 
 import structlog
@@ -41,50 +42,101 @@ class StreamCodec(Protocol):
         """A keep-alive frame, sent when the stream stays idle."""
         ...
 
+    def waiting(self) -> bytes:
+        """A keep-alive frame before the response opens (its model is still loading)."""
+        ...
+
     def error(self, kind: ErrorKind, message: str) -> bytes:
         """The in-band error frame."""
         ...
 
 
+Start = Callable[[], Awaitable[Generation]]
+"""Starts a generation that cannot start yet (its model is loading): pings flow meanwhile."""
+
+
 async def stream(
-    generation: Generation, codec: StreamCodec, *, model: str, ping_s: float, drain: Drain
+    generation: Generation | Start,
+    codec: StreamCodec,
+    *,
+    model: str,
+    ping_s: float,
+    drain: Drain,
 ) -> AsyncIterator[bytes]:
-    """The response body of a streaming request; the generation is closed when it ends."""
+    """The response body of a streaming request; the generation is closed when it ends.
+
+    ``generation`` may be a ``Start``: the stream opens with pings while it runs (a model
+    loading on demand), and a refusal it raises is reported in-band.
+    """
     started = time.perf_counter()
-    finished: Finished | None = None
+    ended: list[Finished] = []
     try:
-        async with generation:
-            with drain.track(generation):
-                for frame in codec.opening():
+        # aclosing: a client that goes away closes these at once (its slot is freed then).
+        if not isinstance(generation, Generation):
+            ready: list[Generation] = []
+            async with aclosing(_pinging(generation, codec, ping_s, ready)) as pings:
+                async for frame in pings:
                     yield frame
-                events = generation.events()
-                while finished is None:
-                    # The Generation contract makes a cancelled __anext__ safe: no task per event.
-                    idle = asyncio.timeout(ping_s)
-                    try:
-                        async with idle:
-                            event = await anext(events)
-                    except TimeoutError:
-                        if not idle.expired():
-                            raise
-                        yield codec.ping()
-                        continue
-                    except StopAsyncIteration:
-                        drain.check()  # closed at the cut; otherwise the client closed it
-                        return
-                    if isinstance(event, Finished):
-                        finished = event
-                    for frame in codec.encode(event):
-                        yield frame
-                for frame in codec.closing():
-                    yield frame
+            generation = ready[0]
+        async with aclosing(_frames(generation, codec, ping_s, drain, ended)) as frames:
+            async for frame in frames:
+                yield frame
     except Exception as e:  # the stream has started: report in-band, as both APIs do
         status, kind, message = classify(e)
         if status >= 500 and not isinstance(e, OverloadedError):
             log.error("stream_failed", exc_info=e)
         yield codec.error(kind, message)
     finally:
-        log_generation(finished, started, model=model, stream=True)
+        log_generation(ended[0] if ended else None, started, model=model, stream=True)
+
+
+async def _frames(
+    generation: Generation,
+    codec: StreamCodec,
+    ping_s: float,
+    drain: Drain,
+    ended: list[Finished],
+) -> AsyncGenerator[bytes]:
+    """The generation's frames, pings on idle; its ``Finished`` goes into ``ended``."""
+    async with generation:
+        with drain.track(generation):
+            for frame in codec.opening():
+                yield frame
+            events = generation.events()
+            while not ended:
+                # The Generation contract makes a cancelled __anext__ safe: no task per event.
+                idle = asyncio.timeout(ping_s)
+                try:
+                    async with idle:
+                        event = await anext(events)
+                except TimeoutError:
+                    if not idle.expired():
+                        raise
+                    yield codec.ping()
+                    continue
+                except StopAsyncIteration:
+                    drain.check()  # closed at the cut; otherwise the client closed it
+                    return
+                if isinstance(event, Finished):
+                    ended.append(event)
+                for frame in codec.encode(event):
+                    yield frame
+            for frame in codec.closing():
+                yield frame
+
+
+async def _pinging(
+    start: Start, codec: StreamCodec, ping_s: float, ready: list[Generation]
+) -> AsyncGenerator[bytes]:
+    """Pings until ``start`` has started the generation, which then goes into ``ready``."""
+    starting = asyncio.ensure_future(start())
+    try:
+        while not (await asyncio.wait({starting}, timeout=ping_s))[0]:
+            yield codec.waiting()
+    finally:
+        if not starting.done():  # the client went away while the model loaded
+            starting.cancel()
+    ready.append(starting.result())
 
 
 async def collect(

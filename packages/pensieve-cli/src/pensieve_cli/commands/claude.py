@@ -39,6 +39,8 @@ MODEL_VARIABLES = (
     "ANTHROPIC_SMALL_FAST_MODEL",
 )
 """The main model and every tier Claude Code picks from (haiku reads SMALL_FAST first)."""
+FAST_VARIABLES = ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")
+"""The tiers a served fast model takes."""
 MANAGED = (
     "ANTHROPIC_BASE_URL",
     "ANTHROPIC_API_KEY",
@@ -61,6 +63,8 @@ class Target:
     model: str | None = None
     """The served model's name (known only when a server runs)."""
     context_length: int | None = None
+    fast_model: str | None = None
+    """The served model marked fast, when the server serves one: Claude Code's haiku tier."""
 
 
 def output_tokens_for(window: int) -> int:
@@ -73,6 +77,9 @@ def claude_env(target: Target) -> dict[str, str]:
     env = {"ANTHROPIC_BASE_URL": target.url, "ANTHROPIC_API_KEY": target.api_key}
     if target.model:
         env |= dict.fromkeys(MODEL_VARIABLES, target.model)
+    if target.fast_model:
+        # Subagents with `model: haiku`, titles and summaries go to the small fast model.
+        env |= dict.fromkeys(FAST_VARIABLES, target.fast_model)
     if target.context_length:
         env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] = str(target.context_length)
         env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(output_tokens_for(target.context_length))
@@ -88,11 +95,13 @@ def find_target(ctx: CliContext) -> Target:
     """The running server's address, key, model and window; the config's when none runs."""
     if (running := running_server(ctx)) is not None:
         record, health = running
+        fast = next((row.name for row in health.models if row.fast), None)
         return Target(
             url=record.url,
             api_key=record.api_key or "local",
             model=health.model,
             context_length=health.context_length,
+            fast_model=fast,
         )
     settings = ctx.settings()
     keys = settings["server.api-keys"]

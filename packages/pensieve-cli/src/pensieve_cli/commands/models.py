@@ -1,4 +1,4 @@
-"""``pensieve models list | import | pull | show``."""
+"""``pensieve models list | import | pull | show | rm | load | unload``."""
 
 from __future__ import annotations
 
@@ -282,3 +282,49 @@ def show(ctx: CliContext, name: str | None, as_json: bool) -> None:
     click.echo(
         f"tools         {'native chat template' if s.supports_tools else 'fallback format (template has no tools)'}"
     )
+
+
+def _ask_server(ctx: CliContext, name: str, action: str) -> dict[str, Any]:
+    """POST ``/v1/pensieve/models/NAME/ACTION`` to the running server; its JSON answer."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    running = running_server(ctx)
+    if running is None:
+        raise click.ClickException("no Pensieve server is running (`pensieve start --detach`)")
+    record, _ = running
+    request = urllib.request.Request(
+        f"{record.url}/v1/pensieve/models/{urllib.parse.quote(name, safe='')}/{action}",
+        data=b"{}",
+        headers={"content-type": "application/json", "x-api-key": record.api_key or "local"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=3600) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as e:
+        detail = json.loads(e.read() or b"{}").get("error", {}).get("message", str(e))
+        raise click.ClickException(detail) from e
+    except (urllib.error.URLError, OSError) as e:
+        raise click.ClickException(f"the server at {record.url} did not answer: {e}") from e
+
+
+@models.command("load")
+@click.argument("name")
+@pass_cli
+def load(ctx: CliContext, name: str) -> None:
+    """Load a served model in the running server now (it waits for the load)."""
+    answer = _ask_server(ctx, name, "load")
+    click.echo(f"{answer['model']} is loaded")
+
+
+@models.command("unload")
+@click.argument("name")
+@pass_cli
+def unload(ctx: CliContext, name: str) -> None:
+    """Unload a served model from the running server (refused while it has requests)."""
+    answer = _ask_server(ctx, name, "unload")
+    state = "unloaded" if answer.get("was_loaded") else "was not loaded"
+    click.echo(f"{answer['model']} {state}")

@@ -21,8 +21,22 @@ from pensieve_cli.pidfile import PidFile, ServerRecord, is_ours
 from pensieve_core import ListenError, base_url
 
 
+def _model_flags(models: tuple[str, ...]) -> dict[str, Any]:
+    """``--model [NAME=]REF`` (repeatable): the first is the default model, the rest join it."""
+    if not models:
+        return {}
+    first, *rest = models
+    name, sep, ref = first.partition("=")
+    flags: dict[str, Any] = (
+        {"model": ref, "model-name": name} if sep and "/" not in name else {"model": first}
+    )
+    if rest:
+        flags["models"] = list(rest)
+    return flags
+
+
 def _flags(
-    model: str | None,
+    models: tuple[str, ...],
     host: str | None,
     port: int | None,
     api_keys: tuple[str, ...],
@@ -32,7 +46,7 @@ def _flags(
     warm: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     flags: dict[str, Any] = {
-        "model": model,
+        **_model_flags(models),
         "server.host": host,
         "server.port": port,
         "server.api-keys": list(api_keys) or None,
@@ -63,9 +77,11 @@ def healthy(url: str) -> HealthResponse | None:
 @click.option(
     "--model",
     "-m",
-    default=None,
+    "models",
+    multiple=True,
     help="A model name, directory, .gguf file, store GGUF (ollama:, lmstudio:, hf:) or Hugging "
-    "Face id.",
+    "Face id; NAME=REF serves it as NAME. Repeat it to serve several models: the first is the "
+    "default, a model named `fast` gets Claude Code's haiku tier.",
 )
 @click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
 @click.option(
@@ -97,7 +113,7 @@ def healthy(url: str) -> HealthResponse | None:
 @pass_cli
 def start(
     ctx: CliContext,
-    model: str | None,
+    models: tuple[str, ...],
     host: str | None,
     port: int | None,
     api_keys: tuple[str, ...],
@@ -108,7 +124,7 @@ def start(
     wait: float,
 ) -> None:
     """Start the server (foreground by default; Ctrl+C stops it gracefully)."""
-    settings = ctx.settings(_flags(model, host, port, api_keys, allow_public, sets, ctx, warm))
+    settings = ctx.settings(_flags(models, host, port, api_keys, allow_public, sets, ctx, warm))
     url = base_url(settings["server.host"], settings["server.port"])
     pid_file = ctx.pid_file()
     running = pid_file.read()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import msgspec
 
-from pensieve_api import HealthResponse
+from pensieve_api import HealthResponse, ModelHealth
 from pensieve_cli.commands.server import healthy
 from pensieve_cli.context import CliContext, pass_cli
 from pensieve_cli.pidfile import ServerRecord, is_ours
@@ -42,7 +42,7 @@ def _report(
     if record is not None and running:
         report.update(pid=record.pid, url=record.url, log=record.log, healthy=health is not None)
         if health is not None:
-            report.update(msgspec.structs.asdict(health))
+            report.update(msgspec.to_builtins(health))
             report["uptime_s"] = round(time.time() - record.started_at, 1)
     elif record is not None:
         report["stale_pid_file"] = True
@@ -66,4 +66,28 @@ def _human(record: ServerRecord | None, running: bool, health: HealthResponse | 
         f"{_gib(health.peak_memory_bytes)} peak",
         f"cache     prefix-cache hit rate {health.prefix_cache_hit_rate:.0%}",
     ]
+    if len(health.models) > 1:
+        lines += _model_lines(health.models)
     return "\n".join(lines)
+
+
+def _model_lines(models: list[ModelHealth]) -> list[str]:
+    """The routing table: each served model, what reaches it and how it is doing."""
+    lines = []
+    for i, row in enumerate(models):
+        marks = [m for m, on in (("default", row.default), ("fast", row.fast)) if on]
+        names = [*row.aliases, *row.routes]
+        figures = (
+            f"{row.active_sequences} active, {row.requests} requests, "
+            f"{row.decode_tokens_per_s:.1f} tok/s, {_gib(row.model_bytes)}"
+            if row.state == "loaded"
+            else row.state
+        )
+        lines.append(
+            ("models    " if i == 0 else "          ")
+            + f"{row.name}"
+            + (f" ({', '.join(marks)})" if marks else "")
+            + (f" <- {', '.join(names)}" if names else "")
+            + f": {figures}"
+        )
+    return lines

@@ -220,6 +220,14 @@ class StreamEncoder:
             return b"".join(frame(e) for e in self.start())
         return frame(wire.PingEvent())
 
+    def waiting(self) -> bytes:
+        """A bare ``ping`` event, before ``message_start`` (whose usage is not known yet).
+
+        The SDKs drop ``ping`` events before anything else looks at them (Claude Code's
+        included), so a stream may begin with them.
+        """
+        return frame(wire.PingEvent())
+
     def error(self, kind: ErrorKind, message: str) -> bytes:
         """An ``error`` event."""
         return frame(error_body(kind, message))

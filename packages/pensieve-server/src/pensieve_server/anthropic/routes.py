@@ -37,23 +37,34 @@ class MessagesEndpoints:
         state = app_state(request)
         body = decode_body(messages_decoder, await request.body())
         translated = self._translate(body, state)
-        generation = await state.engine.start(translated)
-        state.requests_served += 1
+        started: list[Generation] = []
+
+        async def start() -> Generation:
+            async with state.models.engine(body.model) as engine:
+                started.append(await engine.start(translated))
+            state.requests_served += 1
+            return started[0]
+
+        # A stream for a model still to load opens at once and pings while it loads; the
+        # others start here, so that a refusal is the HTTP error the client expects.
+        deferred = body.stream and not state.models.ready(body.model)
+        if not deferred:
+            await start()
         mark_logged(request.scope)
         reply_id = message_id()
         fingerprint = Fingerprint.of(body.model, translated)
 
         def diagnose() -> Diagnostics | None:
-            return self._diagnose(body, state, reply_id, fingerprint, generation)
+            return self._diagnose(body, state, reply_id, fingerprint, started[0])
 
         if body.stream:
             codec = StreamEncoder(
                 model=body.model,
                 prompt_usage=lambda: Usage(
-                    generation.prompt_tokens,
+                    started[0].prompt_tokens,
                     1,
-                    generation.cached_tokens,
-                    generation.cache_write_tokens,
+                    started[0].cached_tokens,
+                    started[0].cache_write_tokens,
                 ),
                 signer=self._signer,
                 writes=asks_for_caching(body),
@@ -62,7 +73,7 @@ class MessagesEndpoints:
             )
             return StreamingResponse(
                 stream(
-                    generation,
+                    start if deferred else started[0],
                     codec,
                     model=body.model,
                     ping_s=state.config.ping_interval_s,
@@ -79,7 +90,7 @@ class MessagesEndpoints:
             diagnose=diagnose,
         )
         finished = await collect(
-            generation, builder.add, model=body.model, receive=request.receive, drain=state.drain
+            started[0], builder.add, model=body.model, receive=request.receive, drain=state.drain
         )
         if finished is None:
             return Response(status_code=CLIENT_CLOSED)  # nobody reads it; the log says why
@@ -89,7 +100,8 @@ class MessagesEndpoints:
         """Count the prompt's tokens exactly as generation would render it."""
         state = app_state(request)
         body = decode_body(count_tokens_decoder, await request.body())
-        count = await state.engine.count_tokens(self._translate(body, state))
+        async with state.models.engine(body.model) as engine:
+            count = await engine.count_tokens(self._translate(body, state))
         return Response(
             encoder.encode(CountTokensResponse(input_tokens=count)), media_type="application/json"
         )
@@ -128,7 +140,6 @@ class MessagesEndpoints:
     def _translate(
         self, body: wire.MessagesRequest | wire.CountTokensRequest, state: AppState
     ) -> GenerationRequest:
-        state.names.check(body.model)
         new = [name for name in skipped_tools(body) if name not in self._skipped]
         if new:
             self._skipped.update(new)

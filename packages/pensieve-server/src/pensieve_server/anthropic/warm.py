@@ -20,6 +20,7 @@ import structlog
 from pensieve_api import messages_decoder
 from pensieve_core import Engine, Finished, PensieveError
 from pensieve_server.anthropic.requests import to_domain
+from pensieve_server.served_models import ServedModels
 from pensieve_server.state import RequestDefaults
 
 log = structlog.get_logger()
@@ -46,13 +47,19 @@ async def prefill(engine: Engine, defaults: RequestDefaults, body: bytes) -> Fin
     return None
 
 
-async def warm_up(engine: Engine, defaults: RequestDefaults, paths: Sequence[str]) -> None:
-    """Prefill each recorded request in ``paths``; a bad one is logged and skipped."""
+async def warm_up(models: ServedModels, defaults: RequestDefaults, paths: Sequence[str]) -> None:
+    """Prefill each recorded request in ``paths`` into the model its name routes to.
+
+    A bad one is logged and skipped.
+    """
     for path in paths:
         started = time.perf_counter()
         try:
             recorded = json.loads(await asyncio.to_thread(Path(path).read_text))
-            finished = await prefill(engine, defaults, warm_body(recorded))
+            body = warm_body(recorded)
+            requested = messages_decoder.decode(body).model
+            async with models.engine(requested) as engine:
+                finished = await prefill(engine, defaults, body)
         except (OSError, ValueError, msgspec.DecodeError, PensieveError) as e:
             log.warning("warm_request_skipped", path=path, why=str(e))
             continue

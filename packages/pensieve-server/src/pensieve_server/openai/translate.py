@@ -255,6 +255,10 @@ class ChunkCodec:
         """An SSE comment: OpenAI clients skip lines that start with ``:``."""
         return b": ping\n\n"
 
+    def waiting(self) -> bytes:
+        """The same comment: nothing has to come first in an OpenAI stream."""
+        return self.ping()
+
     def error(self, kind: ErrorKind, message: str) -> bytes:
         """The error object as a data frame."""
         return data_frame(error_body(kind, message))

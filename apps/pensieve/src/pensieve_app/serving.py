@@ -1,0 +1,115 @@
+"""The served models of ``pensieve start``: each reference resolved, its engine built on demand.
+
+Every reference is resolved at start (a bad one fails there, in one line); the models are loaded
+in order while they fit ``server.max-loaded-models`` and ``server.memory-budget-gib``, and the
+rest when a request first names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from pensieve_app.config import ModelEntry, engine_config_for
+
+if TYPE_CHECKING:
+    from pensieve_core import Engine
+    from pensieve_loader import ModelStore, ResolvedModel
+    from pensieve_metrics import MetricsRegistry
+    from pensieve_mlx import MLXEngineConfig
+    from pensieve_server import ServedModels, ServerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One served model before it is loaded."""
+
+    entry: ModelEntry
+    name: str
+    resolved: ResolvedModel
+    config: MLXEngineConfig
+
+    def builder(self, metrics: MetricsRegistry) -> Callable[[], Engine]:
+        """Loads its engine, measured under its served name."""
+        from pensieve_metrics import InstrumentedEngine
+        from pensieve_mlx import MLXEngine, ServedModel
+
+        summary = self.resolved.summary
+        served = ServedModel(
+            name=self.name,
+            path=summary.path,
+            context_length=summary.context_length,
+            supports_tools=summary.supports_tools,
+        )
+
+        def build() -> Engine:
+            return InstrumentedEngine(MLXEngine.load(served, self.config), metrics, self.name)
+
+        return build
+
+    @property
+    def size_bytes(self) -> int:
+        """Its weights on disk (what the budget counts before the first load)."""
+        return sum(f.stat().st_size for f in self.resolved.path.glob("*.safetensors"))
+
+
+def plan(entries: list[ModelEntry], store: ModelStore, base: MLXEngineConfig) -> list[Planned]:
+    """Resolve every entry (the default first); names must not repeat."""
+    planned: list[Planned] = []
+    for i, entry in enumerate(entries):
+        resolved = store.resolve(entry.model or None)
+        where = "model" if i == 0 else f"models[{i - 1}]"
+        config = engine_config_for(base, entry, where)
+        if config.draft_model:  # any name --model takes, resolved the same way
+            draft = store.resolve(config.draft_model).summary.path
+            config = replace(config, draft_model=str(draft))
+        planned.append(Planned(entry, entry.name or resolved.name, resolved, config))
+    names = [p.name for p in planned]
+    if len(set(names)) != len(names):
+        from pensieve_core import ConfigError
+
+        raise ConfigError(f"served model names repeat: {names}; give each a name (NAME=REF)")
+    return planned
+
+
+def served_models(
+    planned: list[Planned], config: ServerConfig, metrics: MetricsRegistry
+) -> ServedModels:
+    """The router and pool over ``planned``, loading what fits now."""
+    from pensieve_server import Limits, ModelSpec, ServedModels
+
+    specs = [
+        ModelSpec(
+            p.name,
+            load=p.builder(metrics),
+            fast=p.entry.is_fast,
+            aliases=p.entry.aliases,
+            size_bytes=p.size_bytes,
+        )
+        for p in planned
+    ]
+    limits = Limits(
+        max_loaded=config.max_loaded_models,
+        memory_budget_bytes=int(config.memory_budget_gib * 2**30),
+        keep_alive_s=config.model_keep_alive_s,
+    )
+    engines: dict[str, Engine] = {}
+    used = 0
+    for spec in specs:
+        full = limits.max_loaded and len(engines) >= limits.max_loaded
+        over = limits.memory_budget_bytes and used + spec.size_bytes > limits.memory_budget_bytes
+        if engines and (full or over):
+            continue  # loaded when a request names it
+        engine = spec.load()
+        engines[spec.name] = engine
+        used += engine.stats().model_bytes
+    routes = [tuple(rule.split("=", 1)) for rule in config.model_routes]
+    return ServedModels(
+        specs,
+        engines=engines,
+        routes=[(pattern, target) for pattern, target in routes],
+        aliases=config.model_aliases,
+        strict=config.strict_model_names,
+        limits=limits,
+    )

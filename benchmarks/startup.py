@@ -1,0 +1,64 @@
+"""Start-up: ``pensieve start`` to a healthy ``/health``, the first time and the next times.
+
+``python benchmarks/startup.py [--model REF] [--starts N]`` (``make bench-startup``) starts the
+server ``--starts`` times on an already converted model, each time to a healthy ``/health`` and
+stopped again, with the kept state of a user's machine: the converted weights and, on a GPU,
+MLX's compiled kernels in one cache directory that starts empty. The first start pays what is
+kept (dequantized CPU weights, compiled GPU kernels); the others show a user's usual start.
+Writes a section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ROOT, WORK, machine, median, pensieve, write_section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=None, help="Model reference (default: SmolLM2).")
+    parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--device-label", default=None)
+    args = parser.parse_args()
+    from pensieve_loader import ModelStore
+
+    resolved = ModelStore().resolve(args.model)
+    kept = WORK / "startup-cache"
+    shutil.rmtree(kept, ignore_errors=True)
+    # One user's cache: the engine's kept weights and MLX's kernels (the launcher's defaults).
+    os.environ["MLX_PTX_CACHE_DIR"] = str(kept / "mlx-kernels")
+    times: list[float] = []
+    for n in range(args.starts):
+        server = pensieve(resolved.path, cache_dir=kept, weights_cache=kept / "weights")
+        with server as (_, seconds):
+            times.append(seconds)
+        print(f"start {n + 1}: {seconds:.2f} s", flush=True)
+    facts = machine()
+    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    heading = f"## Start-up: {label}"
+    later = times[1:]
+    section = (
+        f"{heading}\n\n`python benchmarks/startup.py` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
+        f"UTC, {resolved.name}): `pensieve start` to a healthy `/health`, {args.starts} starts "
+        "in a row with one cache directory that starts empty (kept weights, MLX's kernels).\n\n"
+        "| start | seconds |\n|---|---|\n"
+        f"| first (nothing kept yet) | {times[0]:.2f} |\n"
+        + (f"| next ones, median of {len(later)} | {median(later):.2f} |\n" if later else "")
+        + "\n"
+        + "Goal: <= 2 s with an already converted model.\n"
+    )
+    write_section(args.output, heading, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
