@@ -100,18 +100,25 @@ def test_a_claude_code_subagent_request_goes_to_the_fast_model(server: Server) -
 def test_requests_to_both_models_progress_together(server: Server) -> None:
     stamps: dict[str, list[float]] = {"main": [], "fast": []}
 
+    # The tiny fast model decodes a token in a millisecond or two: it gets more of them, so
+    # that its stream outlasts the start of the main one.
+    lengths = {"main": 48, "fast": 400}
+
     def stream(model: str) -> None:
         with (
             anthropic.Anthropic(base_url=server.url, api_key=API_KEY, max_retries=0) as sdk,
             sdk.messages.stream(
                 model=model,
-                max_tokens=48,
+                max_tokens=lengths[model],
                 messages=[{"role": "user", "content": "Write a long story about a lighthouse."}],
             ) as events,
         ):
             for _ in events.text_stream:
                 stamps[model].append(time.perf_counter())
 
+    with _client(server) as client:  # both loaded (the keep-alive may have unloaded one)
+        _count(client, "main")
+        _count(client, "fast")
     threads = [threading.Thread(target=stream, args=(m,)) for m in ("main", "fast")]
     for t in threads:
         t.start()

@@ -67,7 +67,8 @@ class Worker:
             max_entries=config.prefix_cache_entries,
             codec=KVCodec(bits=config.kv_bits),
         )
-        self._generator = self._new_generator()
+        self._generator: BatchGenerator
+        """Made on the worker thread (``_run``)."""
         self._lane = PrefillLane(
             model,
             max_chunk=config.prefill_step_size,
@@ -82,8 +83,13 @@ class Worker:
         """Draft tokens checked, over all sequences."""
         self.accepted_draft_tokens = 0
         """Draft tokens the model accepted, over all sequences."""
+        self._started = threading.Event()
+        self._start_error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="pensieve-mlx-worker", daemon=True)
         self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
 
     # --- called from other threads --------------------------------------------------------
 
@@ -132,6 +138,16 @@ class Worker:
         )
 
     def _run(self) -> None:
+        try:
+            # Here, not in __init__: MLX streams belong to the thread that makes them (GPU
+            # command encoders are per thread since MLX 0.31.2), and the batch generator makes
+            # the stream every step of this thread runs on.
+            self._generator = self._new_generator()
+        except Exception as e:
+            self._start_error = e
+            return
+        finally:
+            self._started.set()
         while True:
             idle = not self.active and not self._waiting
             if not self._handle_commands(block=idle):
