@@ -224,3 +224,12 @@ def test_a_bad_model_in_the_list_fails_at_start_in_one_line(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "no-such-model" in line]
     assert len(errors) == 1, done.stderr
+
+
+def test_a_route_to_a_model_not_served_fails_at_start_in_one_line(tmp_path: Path) -> None:
+    done = failed_start(tmp_path / "state", "--set", "server.model-routes=gpt-*=nope")
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "'nope'" in line]
+    assert len(errors) == 1, done.stderr
+    assert "model_loaded" not in done.stderr, "refused before any model was loaded"

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from pensieve_core import (
+    ConfigError,
     GenerationRequest,
     InvalidRequestError,
     Message,
@@ -84,7 +85,7 @@ def test_strict_names_and_a_missing_fast_model() -> None:
     assert models.route("claude-haiku-4-5") == "main"
     with pytest.raises(ModelNameError):
         models.route("gpt-4o")
-    with pytest.raises(ValueError, match="not served"):
+    with pytest.raises(ConfigError, match="not served"):
         ServedModels([loads.spec("main")], routes=[("x*", "nope")])
 
 

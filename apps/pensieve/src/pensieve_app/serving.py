@@ -55,7 +55,7 @@ class Planned:
 
 
 def plan(entries: list[ModelEntry], store: ModelStore, base: MLXEngineConfig) -> list[Planned]:
-    """Resolve every entry (the default first); names must not repeat."""
+    """Resolve every entry (the default first)."""
     planned: list[Planned] = []
     for i, entry in enumerate(entries):
         resolved = store.resolve(entry.model or None)
@@ -65,11 +65,6 @@ def plan(entries: list[ModelEntry], store: ModelStore, base: MLXEngineConfig) ->
             draft = store.resolve(config.draft_model).summary.path
             config = replace(config, draft_model=str(draft))
         planned.append(Planned(entry, entry.name or resolved.name, resolved, config))
-    names = [p.name for p in planned]
-    if len(set(names)) != len(names):
-        from pensieve_core import ConfigError
-
-        raise ConfigError(f"served model names repeat: {names}; give each a name (NAME=REF)")
     return planned
 
 
@@ -94,22 +89,22 @@ def served_models(
         memory_budget_bytes=int(config.memory_budget_gib * 2**30),
         keep_alive_s=config.model_keep_alive_s,
     )
-    engines: dict[str, Engine] = {}
-    used = 0
-    for spec in specs:
-        full = limits.max_loaded and len(engines) >= limits.max_loaded
-        over = limits.memory_budget_bytes and used + spec.size_bytes > limits.memory_budget_bytes
-        if engines and (full or over):
-            continue  # loaded when a request names it
-        engine = spec.load()
-        engines[spec.name] = engine
-        used += engine.stats().model_bytes
-    routes = [tuple(rule.split("=", 1)) for rule in config.model_routes]
-    return ServedModels(
+    routes = [rule.split("=", 1) for rule in config.model_routes]  # PATTERN=NAME, checked
+    # Made first: a bad route or a repeated name fails before anything is loaded.
+    models = ServedModels(
         specs,
-        engines=engines,
         routes=[(pattern, target) for pattern, target in routes],
         aliases=config.model_aliases,
         strict=config.strict_model_names,
         limits=limits,
     )
+    loaded, used = 0, 0
+    for spec in specs:
+        full = limits.max_loaded and loaded >= limits.max_loaded
+        over = limits.memory_budget_bytes and used + spec.size_bytes > limits.memory_budget_bytes
+        if loaded and (full or over):
+            continue  # loaded when a request names it
+        engine = spec.load()
+        models.adopt(spec.name, engine)
+        loaded, used = loaded + 1, used + engine.stats().model_bytes
+    return models

@@ -33,6 +33,10 @@ __all__ = (
 
 
 def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from pensieve_mlx.file_limit import import_mlx_lm
+
+        import_mlx_lm()  # first, before anything below imports it unguarded
     if name == "MLXEngine":
         from pensieve_mlx.engine import MLXEngine
 

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from pensieve_core import Engine, InvalidRequestError, ModelInfo, ModelNameError, OverloadedError
+from pensieve_core import (
+    ConfigError,
+    Engine,
+    InvalidRequestError,
+    ModelInfo,
+    ModelNameError,
+    OverloadedError,
+)
 
 log = structlog.get_logger()
 
@@ -115,15 +122,13 @@ class ServedModels:
         limits: Limits | None = None,
     ) -> None:
         if not specs:
-            raise ValueError("a server serves at least one model")
+            raise ConfigError("a server serves at least one model")
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
-            raise ValueError(f"served model names repeat: {names}")
+            raise ConfigError(f"served model names repeat: {names}; give each a name (NAME=REF)")
         self._slots = {s.name: _Slot(s, size_bytes=s.size_bytes) for s in specs}
         for name, engine in (engines or {}).items():
-            self._slots[name].engine = engine
-            self._slots[name].size_bytes = engine.stats().model_bytes
-            self._slots[name].info = engine.info
+            self.adopt(name, engine)
         self.default = specs[0].name
         self.fast = next((s.name for s in specs if s.fast), None)
         self._aliases = dict.fromkeys(aliases, self.default) | {
@@ -136,7 +141,10 @@ class ServedModels:
                 self._routes.append((pattern.lower(), served))
         for _, target in self._routes:
             if target not in self._slots:
-                raise ValueError(f"a route names {target!r}, which is not served ({names})")
+                raise ConfigError(
+                    f"server.model-routes: a route names {target!r}, which is not served ({names})",
+                    key="server.model-routes",
+                )
         self.strict = strict
         self.limits = limits or Limits()
         self._seen: set[str] = set()
@@ -210,6 +218,13 @@ class ServedModels:
         finally:
             slot.busy -= 1
             slot.last_used = time.monotonic()
+
+    def adopt(self, name: str, engine: Engine) -> None:
+        """``name``'s engine, loaded already (at start, before the event loop runs)."""
+        slot = self._slots[name]
+        slot.engine, slot.info = engine, engine.info
+        slot.size_bytes = engine.stats().model_bytes or slot.size_bytes
+        slot.last_used = time.monotonic()
 
     def ready(self, requested: str) -> bool:
         """Whether the model ``requested`` reaches is loaded (``ModelNameError`` as ``route``)."""
@@ -317,10 +332,7 @@ class ServedModels:
             engine = await asyncio.to_thread(slot.spec.load)
         finally:
             slot.loading = None
-        slot.engine = engine
-        slot.info = engine.info
-        slot.size_bytes = engine.stats().model_bytes or slot.size_bytes
-        slot.last_used = time.monotonic()
+        self.adopt(slot.spec.name, engine)
         log.info(
             "model_loaded_on_demand",
             model=slot.spec.name,
