@@ -164,10 +164,9 @@ class ServedModels:
                 )
             served = self.default
         if requested not in self._seen and len(self._seen) < 1000:
-            # Once per name: which model answers it, without a line per request. The logger is
-            # looked up here, not cached at import, so the logging set up later applies to it.
+            # Once per name: which model answers it, without a line per request.
             self._seen.add(requested)
-            structlog.get_logger().info("model_name_routed", requested=requested, served=served)
+            log.info("model_name_routed", requested=requested, served=served)
         return served
 
     def find(self, name: str) -> str:
@@ -229,10 +228,6 @@ class ServedModels:
     def ready(self, requested: str) -> bool:
         """Whether the model ``requested`` reaches is loaded (``ModelNameError`` as ``route``)."""
         return self._slots[self.route(requested)].engine is not None
-
-    def loaded(self) -> dict[str, Engine]:
-        """The engines loaded now, by served name."""
-        return {n: s.engine for n, s in self._slots.items() if s.engine is not None}
 
     def default_engine(self) -> Engine | None:
         """The default model's engine, when it is loaded."""
