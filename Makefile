@@ -35,6 +35,7 @@ uv:
 install: uv ## Bootstrap uv, then install the workspace and its dev tools into .venv (EXTRAS=cuda)
 	$(UV) sync $(SYNC_FLAGS)
 	@bash scripts/install-openblas.sh || true
+	@bash scripts/install-chromium.sh || true
 
 .PHONY: install-tool
 install-tool: uv ## Install the `pensieve` command for this user (uv tool install; models in the data dir)
