@@ -4,7 +4,7 @@
 
 const KEY = "pensieve-api-key";
 const POLL_MS = 1500;
-const POINTS = 120;
+const POINTS = 80; // two minutes at one poll per 1.5 s
 const MIB = 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
@@ -119,7 +119,6 @@ function showModels(rows) {
 
 const CHARTS = [
   { id: "decode", title: "decode tok/s", lines: [(s) => s.decode_tokens_per_s], digits: 1 },
-  { id: "throughput", title: "output tok/s (now)", lines: [(s, d) => d.outputRate], digits: 1 },
   { id: "ttft", title: "time to first token (ms)", lines: [(s) => s.ttft_s * 1000], digits: 0 },
   {
     id: "load",
@@ -134,17 +133,18 @@ const CHARTS = [
     digits: 0,
   },
   { id: "memory", title: "memory in use (MiB)", lines: [(s) => s.active_memory_bytes / MIB], digits: 0 },
+  { id: "prefix", title: "prefix cache (MiB)", lines: [(s) => s.prefix_cache_bytes / MIB], digits: 1 },
 ];
 const WIDTH = 240;
 const HEIGHT = 56;
 
 class Metrics {
   constructor(root) {
-    this.previous = null;
     this.series = new Map(CHARTS.map((chart) => [chart.id, chart.lines.map(() => [])]));
     this.views = new Map();
     for (const chart of CHARTS) {
       const value = el("b", { class: "value" }, "-");
+      const area = svg("polygon", { class: "area", points: "" });
       const lines = chart.lines.map((_, i) => svg("polyline", { class: `line line-${i}`, points: "" }));
       const plot = svg("svg", {
         viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
@@ -152,24 +152,20 @@ class Metrics {
         role: "img",
         "aria-label": chart.title,
       });
-      plot.append(...lines);
+      plot.append(area, ...lines);
       const scale = el("span", { class: "scale" }, "");
       root.append(
         el("figure", { class: "chart", "data-metric": chart.id }, el("figcaption", {}, chart.title, value), plot, scale),
       );
-      this.views.set(chart.id, { value, lines, scale });
+      this.views.set(chart.id, { value, area, lines, scale });
     }
   }
 
   add(stats) {
-    const seconds = this.previous ? stats.time - this.previous.time : 0;
-    const outputRate =
-      seconds > 0 ? Math.max(0, stats.output_tokens - this.previous.output_tokens) / seconds : 0;
-    this.previous = stats;
     for (const chart of CHARTS) {
       const series = this.series.get(chart.id);
       chart.lines.forEach((line, i) => {
-        series[i].push(line(stats, { outputRate }));
+        series[i].push(line(stats));
         if (series[i].length > POINTS) series[i].shift();
       });
       this.draw(chart, series);
@@ -190,6 +186,9 @@ class Metrics {
         (v, j) => `${(start + j * step).toFixed(1)},${(HEIGHT - 2 - (v / top) * (HEIGHT - 4)).toFixed(1)}`,
       );
       view.lines[i].setAttribute("points", coords.join(" "));
+      if (i === 0 && coords.length) {
+        view.area.setAttribute("points", `${start.toFixed(1)},${HEIGHT} ${coords.join(" ")} ${WIDTH},${HEIGHT}`);
+      }
     });
     view.value.textContent = series.map((s) => s.at(-1).toFixed(chart.digits)).join(" / ");
     view.scale.textContent = `max ${(top / 1.15).toFixed(chart.digits)}`;
