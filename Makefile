@@ -39,6 +39,7 @@ install: uv ## Bootstrap uv, then install the workspace and its dev tools into .
 	$(UV) sync $(SYNC_FLAGS)
 	@$(UV) run --no-sync python -m compileall -q packages/*/src apps/*/src >/dev/null
 	@bash scripts/install-openblas.sh || true
+	@bash scripts/install-chromium.sh || true
 
 .PHONY: install-tool
 install-tool: uv ## Install the `pensieve` command for this user (uv tool install; models in the data dir)

@@ -56,6 +56,9 @@ def test_installed_tool_keeps_models_in_the_user_data_dir(tmp_path: Path) -> Non
         )
 
     assert run("--version").stdout.startswith("pensieve, version")
+    # The web console's files ship inside the server package (served with no build step).
+    assets = {p.name for p in (tmp_path / "tools").rglob("pensieve_server/console/assets/*")}
+    assert assets == {"index.html", "console.js", "console.css"}
     shown = json.loads(run("config", "show", "--json").stdout)
     models_dir = home / "data" / "pensieve" / "models"
     assert shown["models_dir"] == str(models_dir)

@@ -7,6 +7,7 @@ it alone; the server translates wire <-> domain.
 
 from pensieve_api import anthropic, openai
 from pensieve_api.codec import chat_decoder, count_tokens_decoder, encoder, messages_decoder
+from pensieve_api.console import ConsoleStats, RequestDetail, RequestList, RequestRow
 from pensieve_api.errors import (
     AnthropicErrorType,
     ErrorDetail,
@@ -29,6 +30,10 @@ __all__ = (
     "HealthResponse",
     "health_decoder",
     "ModelHealth",
+    "ConsoleStats",
+    "RequestDetail",
+    "RequestList",
+    "RequestRow",
     # errors
     "AnthropicErrorType",
     "ErrorDetail",

@@ -15,14 +15,15 @@ from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from pensieve_core import Engine
-from pensieve_server import anthropic, openai
+from pensieve_server import anthropic, console, openai
 from pensieve_server.anthropic.warm import warm_up
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
-from pensieve_server.info import health, prometheus_metrics, root
+from pensieve_server.info import health, prometheus_metrics
 from pensieve_server.middleware import RequestContextMiddleware
 from pensieve_server.model_admin import load_model, served_models, unload_model
 from pensieve_server.observer import Observer
+from pensieve_server.recent import RecentRequests
 from pensieve_server.served_models import ModelSpec, ServedModels
 from pensieve_server.state import AppState, RequestDefaults
 from pensieve_server.wing import routes, wing_of
@@ -50,7 +51,11 @@ def create_app(
     config = config or ServerConfig()
     models = engine if isinstance(engine, ServedModels) else _one_model(engine, config)
     state = AppState(
-        models=models, config=config, defaults=RequestDefaults.of(config), observer=observer
+        models=models,
+        config=config,
+        defaults=RequestDefaults.of(config),
+        observer=observer,
+        recent=RecentRequests(config.recent_requests),
     )
 
     @asynccontextmanager
@@ -72,7 +77,11 @@ def create_app(
     app_routes: list[BaseRoute] = [
         *routes(
             DEFAULT_WING,
-            [("/", root, ["GET", "HEAD"]), ("/health", health, ["GET"])],
+            [
+                ("/", console.root, ["GET", "HEAD"]),
+                ("/console/{name}", console.asset, ["GET", "HEAD"]),
+                ("/health", health, ["GET"]),
+            ],
             config,
             public=True,
         ),
@@ -88,6 +97,9 @@ def create_app(
                 ("/v1/pensieve/models", served_models, ["GET"]),
                 ("/v1/pensieve/models/{name:path}/load", load_model, ["POST"]),
                 ("/v1/pensieve/models/{name:path}/unload", unload_model, ["POST"]),
+                ("/v1/pensieve/stats", console.stats, ["GET"]),
+                ("/v1/pensieve/requests", console.recent_requests, ["GET"]),
+                ("/v1/pensieve/requests/{request_id}", console.recent_request, ["GET"]),
             ],
             config,
         ),
@@ -119,7 +131,9 @@ def create_app(
     app = Starlette(
         routes=app_routes,
         middleware=[
-            Middleware(RequestContextMiddleware, answer=answer, observer=observer),
+            Middleware(
+                RequestContextMiddleware, answer=answer, observer=observer, recent=state.recent
+            ),
             *cors,
         ],
         exception_handlers={404: handle, 405: handle},

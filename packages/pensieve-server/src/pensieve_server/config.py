@@ -169,6 +169,13 @@ class ServerConfig:
             "(``pensieve start --warm FILE``)."
         },
     )
+    recent_requests: Count = field(
+        default=100,
+        metadata={
+            "help": "Generation requests the web console's recent-requests table keeps, in memory "
+            "(their figures and redacted shapes, never their text); 0 keeps none."
+        },
+    )
     graceful_timeout_s: Seconds = field(
         default=30 * SECONDS,
         metadata={"help": "How long shutdown waits for in-flight requests."},

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pensieve_server.errors import BodyTimeoutError, BodyTooLargeError, Dialect, ErrorKind
 from pensieve_server.observer import Observer
+from pensieve_server.recent import RecentRequests
 
 log = structlog.get_logger()
 
@@ -49,8 +50,9 @@ def mark_logged(scope: Scope) -> None:
 class RequestContextMiddleware:
     """Binds a request id to the logging context and returns it in ``request-id``.
 
-    Also logs the access line for requests that routes do not log themselves, and answers an
-    error that nothing below answered (``answer``: in the dialect of the route that matched).
+    Also logs the access line for requests that routes do not log themselves, answers an error
+    that nothing below answered (``answer``: in the dialect of the route that matched), and
+    closes the request's entry in ``recent`` once its response has been sent.
     """
 
     def __init__(
@@ -59,10 +61,12 @@ class RequestContextMiddleware:
         *,
         answer: Callable[[Scope, Exception], Response],
         observer: Observer | None = None,
+        recent: RecentRequests | None = None,
     ) -> None:
         self.app = app
         self._answer = answer
         self._observer = observer
+        self._recent = recent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -95,8 +99,11 @@ class RequestContextMiddleware:
                 return
             await self._answer(scope, e)(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
             if self._observer is not None:
                 self._observer.observe_request(route_label(scope), status)
+            if self._recent is not None:
+                self._recent.close(scope, rid, route_label(scope), status, elapsed)
             if not scope["state"].get("logged"):
                 # Health polls (status, --detach, load balancers) would drown the log at info.
                 emit = log.debug if scope["path"] == "/health" else log.info
@@ -104,7 +111,7 @@ class RequestContextMiddleware:
                     "request_finished",
                     method=scope["method"],
                     status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 1),
+                    ms=round(elapsed * 1000, 1),
                 )
 
 

@@ -26,6 +26,7 @@ import structlog
 from pensieve_core import (
     ConfigError,
     Engine,
+    EngineStats,
     InvalidRequestError,
     ModelInfo,
     ModelNameError,
@@ -232,6 +233,10 @@ class ServedModels:
     def default_engine(self) -> Engine | None:
         """The default model's engine, when it is loaded."""
         return self._slots[self.default].engine
+
+    def loaded_stats(self) -> list[EngineStats]:
+        """The live figures of every loaded model's engine."""
+        return [s.engine.stats() for s in self._slots.values() if s.engine is not None]
 
     def info(self, name: str) -> ModelInfo | None:
         """A served model as last loaded (None: never loaded)."""

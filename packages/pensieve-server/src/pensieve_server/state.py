@@ -10,6 +10,7 @@ from starlette.requests import Request
 from pensieve_server.config import ServerConfig
 from pensieve_server.drain import Drain
 from pensieve_server.observer import Observer
+from pensieve_server.recent import RecentRequests
 from pensieve_server.served_models import ServedModels
 
 
@@ -39,6 +40,8 @@ class AppState:
     """Set when the app wires metrics in (``/metrics`` and the live figures in ``/health``)."""
     drain: Drain = field(default_factory=Drain)
     """Tells running requests that the server stops (``serve`` starts it)."""
+    recent: RecentRequests = field(default_factory=lambda: RecentRequests(0))
+    """The console's recent requests and running totals (``create_app`` sizes it)."""
 
 
 def app_state(request: Request) -> AppState:

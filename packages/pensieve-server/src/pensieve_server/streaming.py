@@ -19,6 +19,7 @@ from starlette.types import Receive
 from pensieve_core import Finished, Generation, GenerationEvent, OverloadedError
 from pensieve_server.drain import Drain
 from pensieve_server.errors import ErrorKind, classify
+from pensieve_server.recent import Tracked
 
 log = structlog.get_logger()
 
@@ -62,11 +63,13 @@ async def stream(
     model: str,
     ping_s: float,
     drain: Drain,
+    tracked: Tracked | None = None,
 ) -> AsyncIterator[bytes]:
     """The response body of a streaming request; the generation is closed when it ends.
 
     ``generation`` may be a ``Start``: the stream opens with pings while it runs (a model
-    loading on demand), and a refusal it raises is reported in-band.
+    loading on demand), and a refusal it raises is reported in-band. ``tracked`` gets the
+    ``Finished`` event.
     """
     started = time.perf_counter()
     ended: list[Finished] = []
@@ -87,6 +90,8 @@ async def stream(
             log.error("stream_failed", exc_info=e)
         yield codec.error(kind, message)
     finally:
+        if tracked is not None and ended:
+            tracked.finished = ended[0]
         log_generation(ended[0] if ended else None, started, model=model, stream=True)
 
 
@@ -146,11 +151,13 @@ async def collect(
     model: str,
     receive: Receive,
     drain: Drain,
+    tracked: Tracked | None = None,
 ) -> Finished | None:
     """Run a non-streaming generation to its end, folding each event into ``add``.
 
     ``receive`` is the request's ASGI channel (body already read): a client that disconnects
-    closes the generation, as a stream's does, and ``None`` comes back.
+    closes the generation, as a stream's does, and ``None`` comes back. ``tracked`` gets the
+    ``Finished`` event.
     """
     started = time.perf_counter()
     finished: Finished | None = None
@@ -169,6 +176,8 @@ async def collect(
             drain.check()  # closed at the cut; otherwise the client went away
             return None
     finally:
+        if tracked is not None:
+            tracked.finished = finished
         log_generation(finished, started, model=model, stream=False)
 
 

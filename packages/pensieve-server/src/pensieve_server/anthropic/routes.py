@@ -36,6 +36,7 @@ class MessagesEndpoints:
         """Run a Messages request, streaming or not."""
         state = app_state(request)
         body = decode_body(messages_decoder, await request.body())
+        tracked = state.recent.track(request, body, model=body.model, stream=body.stream)
         translated = self._translate(body, state)
         started: list[Generation] = []
 
@@ -55,7 +56,9 @@ class MessagesEndpoints:
         fingerprint = Fingerprint.of(body.model, translated)
 
         def diagnose() -> Diagnostics | None:
-            return self._diagnose(body, state, reply_id, fingerprint, started[0])
+            diagnostics, reason = self._diagnose(body, state, reply_id, fingerprint, started[0])
+            tracked.cache_miss_reason = reason
+            return diagnostics
 
         if body.stream:
             codec = StreamEncoder(
@@ -78,6 +81,7 @@ class MessagesEndpoints:
                     model=body.model,
                     ping_s=state.config.ping_interval_s,
                     drain=state.drain,
+                    tracked=tracked,
                 ),
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
@@ -90,7 +94,12 @@ class MessagesEndpoints:
             diagnose=diagnose,
         )
         finished = await collect(
-            started[0], builder.add, model=body.model, receive=request.receive, drain=state.drain
+            started[0],
+            builder.add,
+            model=body.model,
+            receive=request.receive,
+            drain=state.drain,
+            tracked=tracked,
         )
         if finished is None:
             return Response(status_code=CLIENT_CLOSED)  # nobody reads it; the log says why
@@ -113,10 +122,11 @@ class MessagesEndpoints:
         reply_id: str,
         fingerprint: Fingerprint,
         generation: Generation,
-    ) -> Diagnostics | None:
+    ) -> tuple[Diagnostics | None, str | None]:
         """Explain a cache miss, then keep this prompt's fingerprint for the next requests.
 
-        The reason is logged and counted always, and answered when the request asked.
+        The reason is logged and counted always, and answered when the request asked; its type
+        comes back beside the answer (for the console's recent requests).
         """
         asked = body.diagnostics
         previous = asked.previous_message_id if asked is not None else None
@@ -133,9 +143,10 @@ class MessagesEndpoints:
             )
             if state.observer is not None:
                 state.observer.observe_cache_miss(reason.type)
+        kind = reason.type if reason is not None else None
         if asked is None:
-            return None
-        return Diagnostics(cache_miss_reason=reason if previous is not None else None)
+            return None, kind
+        return Diagnostics(cache_miss_reason=reason if previous is not None else None), kind
 
     def _translate(
         self, body: wire.MessagesRequest | wire.CountTokensRequest, state: AppState

@@ -18,6 +18,7 @@ async def chat_completions(request: Request) -> Response:
     """Run a chat completion, streaming or not."""
     state = app_state(request)
     body = decode_body(chat_decoder, await request.body())
+    tracked = state.recent.track(request, body, model=body.model, stream=body.stream)
     translated = to_domain(body, state.defaults)
 
     async def start() -> Generation:
@@ -39,6 +40,7 @@ async def chat_completions(request: Request) -> Response:
                 model=body.model,
                 ping_s=state.config.ping_interval_s,
                 drain=state.drain,
+                tracked=tracked,
             ),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
@@ -46,7 +48,12 @@ async def chat_completions(request: Request) -> Response:
     generation = await start()
     mark_logged(request.scope)
     finished = await collect(
-        generation, assembler.add, model=body.model, receive=request.receive, drain=state.drain
+        generation,
+        assembler.add,
+        model=body.model,
+        receive=request.receive,
+        drain=state.drain,
+        tracked=tracked,
     )
     if finished is None:
         return Response(status_code=CLIENT_CLOSED)  # nobody reads it; the log says why
