@@ -119,6 +119,10 @@ bench-mixed: install ## Mixed load: a short request and a running stream while a
 bench-startup: install ## Start-up to a healthy /health: the first start and the next ones, one cache dir
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/startup.py
 
+.PHONY: bench-distributed
+bench-distributed: install ## One model in one process and over 2 ranks (tensor, pipeline) on this machine (BENCH_ARGS="--model REF")
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/distributed.py $(BENCH_ARGS)
+
 .PHONY: bench-models
 bench-models: model-coder ## Two served models: a main stream (the 0.5B coder) while side requests go to a fast one (SmolLM2)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/multi_model.py --main qwen2.5-coder-0.5b-instruct

@@ -37,6 +37,18 @@ SHAPES = {
         "max_position_embeddings": 32768,
         "tie_word_embeddings": False,
     },
+    "qwen2.5-32b": {
+        "model_type": "qwen2",
+        "hidden_size": 5120,
+        "intermediate_size": 27648,
+        "num_hidden_layers": 64,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 8,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": False,
+    },
     "smollm2-135m-32k": {
         "model_type": "llama",
         "hidden_size": 576,

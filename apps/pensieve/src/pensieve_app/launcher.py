@@ -7,14 +7,17 @@ import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
 
-from pensieve_cli import Settings, SettingSpec
+from pensieve_cli import GroupSpec, Settings, SettingSpec
 from pensieve_cli.progress import ProgressReporter
-from pensieve_core import ModelLoadError, base_url
+from pensieve_core import ConfigError, ModelLoadError, base_url
+
+if TYPE_CHECKING:
+    from pensieve_app.serving import Planned
 
 log = structlog.get_logger()
 
@@ -96,12 +99,31 @@ class AppLauncher:
             raise ModelLoadError(f"{model_dir}: {e}") from e
         return f"loads in {loaded.load_time_s:.1f}s on {loaded.device} as {loaded.precision}"
 
+    def serve_group(self, settings: Settings, group: GroupSpec, rank_argv: list[str]) -> None:
+        """Run ``rank_argv`` as every rank of a group under ``mlx.launch``, until stopped."""
+        from pensieve_app.config import server_config
+        from pensieve_app.group import plan_group, supervise
+
+        config = server_config(settings)
+        config.check_binding()
+        plan = plan_group(group.ranks, group.hostfile, group.parallel, group.backend)
+        supervise(plan, rank_argv, base_url(config.host, config.port), config.port)
+
     def serve(self, settings: Settings) -> None:
-        """Bind the address, resolve and load the model, then serve until interrupted."""
+        """Bind the address, resolve and load the model, then serve until interrupted.
+
+        A rank of a group that is not rank 0 serves no HTTP: it loads its share of the model and
+        follows rank 0's steps.
+        """
         from pensieve_app import openblas
+        from pensieve_mlx.group_env import launched_rank
 
         openblas.load_openblas()  # before anything imports MLX
         keep_gpu_kernels()
+        rank = launched_rank()
+        if rank:
+            self._follow(settings, rank)
+            return
         from pensieve_app.banner import banner
         from pensieve_app.config import app_config, engine_config, served_entries, server_config
         from pensieve_app.logging import configure_logging
@@ -127,7 +149,7 @@ class AppLauncher:
                 progress=ProgressReporter(f"converting {top.model or 'the default model'}"),
             )
             planned = plan(served_entries(top), store, engine_config(settings))
-            models = served_models(planned, config, metrics)
+            models = served_models(planned, config, metrics, group=_group(rank, planned))
         except BaseException:
             sock.close()
             raise
@@ -156,3 +178,35 @@ class AppLauncher:
         )
         run_event_loop(serve(app, config, sock=sock, drain=drain_of(app)))
         log.info("server_stopped")
+
+    def _follow(self, settings: Settings, rank: int) -> None:
+        """A follower rank: its share of the model, stepped by rank 0 until rank 0 stops."""
+        from pensieve_app.config import app_config, engine_config, served_entries
+        from pensieve_app.logging import configure_logging
+        from pensieve_app.serving import plan
+        from pensieve_loader import ModelStore, default_models_dir
+        from pensieve_mlx import MLXEngine
+
+        top = app_config(settings)
+        configure_logging(
+            top.log_level, json=None if top.log_format == "auto" else top.log_format == "json"
+        )
+        store = ModelStore(
+            models_dir=Path(top.models_dir) if top.models_dir else default_models_dir()
+        )
+        planned = plan(served_entries(top), store, engine_config(settings))
+        engine = MLXEngine.load(planned[0].served, planned[0].config, group=_group(rank, planned))
+        log.info("rank_following", model=planned[0].name, group=engine.stats().group)
+        engine.follow()
+        log.info("rank_stopped")
+
+
+def _group(rank: int | None, planned: list[Planned]) -> Any:
+    """The group this rank joins (None: one process), once the models are checked."""
+    if rank is None:
+        return None
+    if len(planned) > 1:
+        raise ConfigError("a distributed group serves one model: name one --model")
+    from pensieve_mlx.distributed import join_group
+
+    return join_group()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pensieve_app.config import ModelEntry, engine_config_for
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pensieve_core import Engine
     from pensieve_loader import ModelStore, ResolvedModel
     from pensieve_metrics import MetricsRegistry
-    from pensieve_mlx import MLXEngineConfig
+    from pensieve_mlx import MLXEngineConfig, ServedModel
     from pensieve_server import ServedModels, ServerConfig
 
 
@@ -30,21 +30,29 @@ class Planned:
     resolved: ResolvedModel
     config: MLXEngineConfig
 
-    def builder(self, metrics: MetricsRegistry) -> Callable[[], Engine]:
-        """Loads its engine, measured under its served name."""
-        from pensieve_metrics import InstrumentedEngine
-        from pensieve_mlx import MLXEngine, ServedModel
+    @property
+    def served(self) -> ServedModel:
+        """What its engine is told about it."""
+        from pensieve_mlx import ServedModel
 
         summary = self.resolved.summary
-        served = ServedModel(
+        return ServedModel(
             name=self.name,
             path=summary.path,
             context_length=summary.context_length,
             supports_tools=summary.supports_tools,
         )
 
+    def builder(self, metrics: MetricsRegistry, group: Any = None) -> Callable[[], Engine]:
+        """Loads its engine (``group``: as rank 0 of it), measured under its served name."""
+        from pensieve_metrics import InstrumentedEngine
+        from pensieve_mlx import MLXEngine
+
+        served = self.served
+
         def build() -> Engine:
-            return InstrumentedEngine(MLXEngine.load(served, self.config), metrics, self.name)
+            engine = MLXEngine.load(served, self.config, group=group)
+            return InstrumentedEngine(engine, metrics, self.name)
 
         return build
 
@@ -69,15 +77,18 @@ def plan(entries: list[ModelEntry], store: ModelStore, base: MLXEngineConfig) ->
 
 
 def served_models(
-    planned: list[Planned], config: ServerConfig, metrics: MetricsRegistry
+    planned: list[Planned], config: ServerConfig, metrics: MetricsRegistry, *, group: Any = None
 ) -> ServedModels:
-    """The router and pool over ``planned``, loading what fits now."""
+    """The router and pool over ``planned``, loading what fits now.
+
+    ``group``: the one model is served as rank 0 of that distributed group.
+    """
     from pensieve_server import Limits, ModelSpec, ServedModels
 
     specs = [
         ModelSpec(
             p.name,
-            load=p.builder(metrics),
+            load=p.builder(metrics, group),
             fast=p.entry.is_fast,
             aliases=p.entry.aliases,
             size_bytes=p.size_bytes,

@@ -15,7 +15,7 @@ from pensieve_api.errors import (
     OpenAIErrorDetail,
     OpenAIErrorResponse,
 )
-from pensieve_api.health import HealthResponse, ModelHealth, health_decoder
+from pensieve_api.health import HealthResponse, ModelHealth, RankHealth, health_decoder
 
 __all__ = (
     # dialects
@@ -30,6 +30,7 @@ __all__ = (
     "HealthResponse",
     "health_decoder",
     "ModelHealth",
+    "RankHealth",
     "ConsoleStats",
     "RequestDetail",
     "RequestList",

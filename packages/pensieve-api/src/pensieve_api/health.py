@@ -27,6 +27,17 @@ class ModelHealth(WireOut):
     decode_tokens_per_s: float = 0.0
 
 
+class RankHealth(WireOut):
+    """One process of a model served over several (``--ranks``, ``--distributed``)."""
+
+    rank: int
+    host: str
+    pid: int
+    active_memory_bytes: int
+    peak_memory_bytes: int
+    alive: bool
+
+
 class HealthResponse(WireOut):
     """Liveness, what is served, and live figures."""
 
@@ -51,6 +62,11 @@ class HealthResponse(WireOut):
     decode_tokens_per_s: float
     models: list[ModelHealth] = msgspec.field(default_factory=list)
     """Every served model (the fields above are the default model's)."""
+    group: str = ""
+    """How the default model is split over processes (empty: one process)."""
+    ranks: list[RankHealth] = msgspec.field(default_factory=list)
+    error: str = ""
+    """Why the server cannot serve (``status`` is then ``unavailable``)."""
 
 
 health_decoder = msgspec.json.Decoder(HealthResponse)

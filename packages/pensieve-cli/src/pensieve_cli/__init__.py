@@ -4,9 +4,9 @@ Depends on core and loader only; it reaches the engine and the server through th
 port that the application implements, so it never imports MLX or the web stack.
 """
 
-from pensieve_cli.launcher import Launcher
+from pensieve_cli.launcher import GroupSpec, Launcher
 from pensieve_cli.main import build_cli
 from pensieve_cli.schema import SettingSpec, specs_of
 from pensieve_cli.settings import Settings, resolve
 
-__all__ = ("Launcher", "SettingSpec", "Settings", "build_cli", "resolve", "specs_of")
+__all__ = ("GroupSpec", "Launcher", "SettingSpec", "Settings", "build_cli", "resolve", "specs_of")

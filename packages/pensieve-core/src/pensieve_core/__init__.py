@@ -10,6 +10,7 @@ from pensieve_core.errors import (
     ConfigError,
     ContextLengthExceededError,
     EngineError,
+    EngineUnavailableError,
     InvalidRequestError,
     ListenError,
     ModelError,
@@ -50,7 +51,7 @@ from pensieve_core.messages import (
     ToolResultPart,
     ToolSpec,
 )
-from pensieve_core.models import EngineStats, ModelInfo
+from pensieve_core.models import EngineStats, ModelInfo, RankStats
 
 __all__ = (
     # the protocol
@@ -87,11 +88,13 @@ __all__ = (
     "is_loopback",
     # models
     "EngineStats",
+    "RankStats",
     "ModelInfo",
     # errors
     "ConfigError",
     "ContextLengthExceededError",
     "EngineError",
+    "EngineUnavailableError",
     "InvalidRequestError",
     "ListenError",
     "ModelError",

@@ -93,6 +93,10 @@ class EngineError(PensieveError):
     """The engine failed while running a request (not the client's fault)."""
 
 
+class EngineUnavailableError(EngineError):
+    """The engine cannot serve at all now (a rank of its distributed group is gone)."""
+
+
 class ListenError(PensieveError):
     """The server cannot listen on its address (in use, not permitted, not an address here)."""
 

@@ -26,6 +26,18 @@ class ModelInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RankStats:
+    """One process of an engine that runs over several (a distributed group)."""
+
+    rank: int
+    host: str
+    pid: int
+    active_memory_bytes: int = 0
+    peak_memory_bytes: int = 0
+    alive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class EngineStats:
     """A snapshot of an engine's live figures."""
 
@@ -45,3 +57,9 @@ class EngineStats:
     """Tokens speculation drafted and the model checked."""
     accepted_draft_tokens: int = 0
     """Drafted tokens the model agreed with (each one a forward pass saved)."""
+    group: str = ""
+    """How the model is split over processes, e.g. ``tensor parallel, 2 ranks, ring``."""
+    ranks: tuple[RankStats, ...] = ()
+    """The group's processes (none when the engine runs in one)."""
+    unavailable: str = ""
+    """Why the engine cannot serve at all now (a rank of its group is gone)."""

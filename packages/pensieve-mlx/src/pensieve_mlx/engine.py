@@ -18,8 +18,10 @@ from pensieve_core import (
     ModelInfo,
     ModelLoadError,
     OverloadedError,
+    RankStats,
 )
 from pensieve_mlx.config import MLXEngineConfig, ServedModel
+from pensieve_mlx.distributed import Lockstep, RankState, parallel_mode, shard_model
 from pensieve_mlx.generation import MLXGeneration
 from pensieve_mlx.grammar import (
     CALL_CLOSE,
@@ -74,8 +76,10 @@ class MLXEngine:
         served: ServedModel,
         config: MLXEngineConfig,
         draft: LoadedModel | None = None,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self._loaded = loaded
+        self._lockstep = lockstep
         self._config = config
         tokenizer = loaded.tokenizer
         native_tools = served.supports_tools
@@ -106,7 +110,8 @@ class MLXEngine:
         self._think_tokens = self._thinking_tokens(tokenizer)
         self._model_bytes = sum(int(a.nbytes) for _, a in tree_flatten(loaded.model.parameters()))
         disk = None
-        if config.prefix_cache_dir and config.prefix_cache_disk_bytes > 0:
+        # A group keeps no snapshots on disk: each rank would find its own at its own time.
+        if config.prefix_cache_dir and config.prefix_cache_disk_bytes > 0 and lockstep is None:
             identity = model_identity(served.path, loaded.precision)
             disk = DiskPrefixes(
                 Path(config.prefix_cache_dir) / identity[:16],
@@ -115,14 +120,30 @@ class MLXEngine:
             )
         warm_up(loaded.model, config, self._vocab_size)  # GPU devices only: see warmup.py
         self._worker = Worker(
-            loaded.model, self._eos_ids, config, disk, draft=draft.model if draft else None
+            loaded.model,
+            self._eos_ids,
+            config,
+            disk,
+            draft=draft.model if draft else None,
+            lockstep=lockstep,
+            follow=self._job if lockstep is not None and lockstep.rank > 0 else None,
         )
+        if lockstep is not None and lockstep.rank == 0:
+            lockstep.watch(self._worker.lose)
 
     @classmethod
-    def load(cls, served: ServedModel, config: MLXEngineConfig | None = None) -> MLXEngine:
-        """Load the model directory ``served.path``."""
+    def load(
+        cls, served: ServedModel, config: MLXEngineConfig | None = None, *, group: Any = None
+    ) -> MLXEngine:
+        """Load the model directory ``served.path``.
+
+        ``group``: this process is one rank of an ``mx.distributed`` group (``distributed.py``),
+        and keeps its share of the model.
+        """
         config = config or MLXEngineConfig()
         cache = Path(config.weights_cache_dir) if config.weights_cache_dir else None
+        if group is not None:
+            return cls._load_rank(served, config, cache, group)
         loaded = load_model(served.path, config.precision, weights_cache=cache)
         draft = None
         if config.drafting == "draft-model":
@@ -131,6 +152,40 @@ class MLXEngine:
             draft = load_model(Path(config.draft_model), config.precision, weights_cache=cache)
             _check_draft(loaded, draft, config.draft_model)
         return cls(loaded, served=served, config=config, draft=draft)
+
+    @classmethod
+    def _load_rank(
+        cls, served: ServedModel, config: MLXEngineConfig, cache: Path | None, group: Any
+    ) -> MLXEngine:
+        if config.drafting != "off":
+            raise ModelLoadError(
+                "engine.speculation is not available across ranks (its pacing follows each "
+                "rank's own timing); turn it off to serve with --ranks or --distributed"
+            )
+        mode = parallel_mode()
+        lockstep = Lockstep.from_environment(group)
+
+        def shard(model: Any) -> str:
+            lockstep.parallel = shard_model(model, group, mode)
+            return lockstep.parallel
+
+        loaded = load_model(served.path, config.precision, weights_cache=cache, shard=shard)
+        lockstep.connect()
+        return cls(loaded, served=served, config=config, lockstep=lockstep)
+
+    @property
+    def ranks(self) -> list[RankState]:
+        """The ranks of the engine's group (none when it runs in one process)."""
+        return list(self._lockstep.ranks.values()) if self._lockstep is not None else []
+
+    @property
+    def broken(self) -> str | None:
+        """Why the engine cannot serve (a rank of its group is gone), if it cannot."""
+        return self._worker.broken
+
+    def follow(self) -> None:
+        """A follower rank: run rank 0's iterations until it stops or is gone."""
+        self._worker.join()
 
     @property
     def info(self) -> ModelInfo:
@@ -158,6 +213,19 @@ class MLXEngine:
             model_bytes=self._model_bytes,
             drafted_tokens=self._worker.drafted_tokens,
             accepted_draft_tokens=self._worker.accepted_draft_tokens,
+            group=self._lockstep.describe() if self._lockstep is not None else "",
+            ranks=tuple(
+                RankStats(
+                    rank=r.rank,
+                    host=r.host,
+                    pid=r.pid,
+                    active_memory_bytes=int(mx.get_active_memory()) if r.rank == 0 else r.active,
+                    peak_memory_bytes=int(mx.get_peak_memory()) if r.rank == 0 else r.peak,
+                    alive=r.alive,
+                )
+                for r in self.ranks
+            ),
+            unavailable=self._worker.broken or "",
         )
 
     async def aclose(self) -> None:
@@ -258,13 +326,21 @@ class MLXEngine:
         choice = request.tool_choice
         if choice.mode == "tool" and choice.name not in {t.name for t in request.tools}:
             raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not in tools")
-        prompt, (budget, window_bound), processors, constrained = await asyncio.to_thread(
-            self._prepare, request
-        )
+        job = await asyncio.to_thread(self._job, request)
+        generation = MLXGeneration(job, self._worker)
+        if not self._worker.submit(job):
+            raise OverloadedError(
+                f"the engine queue is full ({self._config.max_queued_requests} requests waiting)"
+            )
+        return generation
+
+    def _job(self, request: GenerationRequest) -> Job:
+        """The worker's job for ``request`` (the ranks of a group each make it alike)."""
+        prompt, (budget, window_bound), processors, constrained = self._prepare(request)
         # A structured answer is text, even when it looks like a call to one of the tools.
         calls = request.tool_choice.mode != "none" and request.response_schema is None
         tool_names = [t.name for t in request.tools] if calls else []
-        job = Job(
+        return Job(
             request=request,
             prompt=prompt,
             max_tokens=budget,
@@ -282,11 +358,5 @@ class MLXEngine:
             ),
             stops=StopMatcher(request.sampling.stop),
             prefill_only=request.sampling.max_tokens == 0,
-            caching=self._worker.prefix_cache.enabled,
+            caching=self._config.prefix_cache_bytes > 0 and self._config.prefix_cache_entries > 0,
         )
-        generation = MLXGeneration(job, self._worker)
-        if not self._worker.submit(job):
-            raise OverloadedError(
-                f"the engine queue is full ({self._config.max_queued_requests} requests waiting)"
-            )
-        return generation

@@ -40,6 +40,8 @@ class Job:
     """Hands events to the request's event loop (set by the generation handle)."""
     submitted: float = field(default_factory=time.perf_counter)
     uid: int | None = None
+    seq: int = -1
+    """Its number among the worker's jobs (how the ranks of a group name it to each other)."""
     cached_tokens: int = 0
     """Prompt tokens the prefix cache serves (set at admission, before the first event)."""
     caching: bool = False

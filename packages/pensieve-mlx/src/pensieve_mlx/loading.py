@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,17 @@ def _keep(model: nn.Module, target: Path) -> None:
         log.warning("converted_weights_not_kept", exc_info=True, path=str(target))
 
 
+Shard = Callable[[nn.Module], str]
+"""Keeps one rank's share of a model (``distributed.shard_model``); says which split it made."""
+
+
 def _hold(
-    model: nn.Module, path: Path, wanted: str, quantized: bool, weights_cache: Path | None
+    model: nn.Module,
+    path: Path,
+    wanted: str,
+    quantized: bool,
+    weights_cache: Path | None,
+    shard: Shard | None,
 ) -> tuple[nn.Module, str]:
     """The model with its weights evaluated as ``wanted``, and how they are held."""
     if wanted == "quantized":
@@ -111,12 +121,18 @@ def _hold(
             if kept is not None:
                 _keep(model, kept)
         held = f"{wanted} (dequantized)" if quantized else wanted
+    if shard is not None:  # before the weights are read: a rank holds only its share
+        held = f"{held}, {shard(model)} parallel"
     mx.eval(model.parameters())
     return model, held
 
 
 def load_model(
-    path: Path, precision: Precision = "auto", *, weights_cache: Path | None = None
+    path: Path,
+    precision: Precision = "auto",
+    *,
+    weights_cache: Path | None = None,
+    shard: Shard | None = None,
 ) -> LoadedModel:
     """Load ``path`` and hold its weights as ``precision`` demands.
 
@@ -137,7 +153,7 @@ def load_model(
     wanted = target_precision(precision, device)
     quantized = _is_quantized(model)
     try:
-        model, held = _hold(model, path, wanted, quantized, weights_cache)
+        model, held = _hold(model, path, wanted, quantized, weights_cache, shard)
     except (ValueError, RuntimeError) as e:  # weights that cannot be read
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     elapsed = time.perf_counter() - started

@@ -49,10 +49,20 @@ class Prefill:
 class PrefillLane:
     """The prompts prefilled apart from the batch (owned by the worker thread)."""
 
-    def __init__(self, model: Any, *, max_chunk: int, slice_s: float, short_tokens: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        max_chunk: int,
+        slice_s: float,
+        short_tokens: int,
+        paced: bool = True,
+    ) -> None:
+        """``paced``: chunks sized to take about ``slice_s``; else always ``max_chunk``."""
         self._model = model
         self._max_chunk = max(max_chunk, _MIN_CHUNK)
         self._slice_s = slice_s
+        self._paced = paced
         self._short_tokens = short_tokens
         self._prefills: list[Prefill] = []
         self._rate = 0.0
@@ -72,6 +82,10 @@ class PrefillLane:
                 self._prefills.remove(p)
                 return p
         return None
+
+    def jobs(self) -> list[Job]:
+        """The jobs prefilling here (a snapshot)."""
+        return [p.job for p in list(self._prefills)]
 
     def clear(self) -> list[Prefill]:
         """Empty the lane; what it held."""
@@ -108,6 +122,8 @@ class PrefillLane:
         self._prefills.remove(prefill)
 
     def _chunk(self) -> int:
+        if not self._paced:
+            return self._max_chunk
         if not self._rate:
             return min(_FIRST_CHUNK, self._max_chunk)
         return max(_MIN_CHUNK, min(self._max_chunk, int(self._rate * self._slice_s)))

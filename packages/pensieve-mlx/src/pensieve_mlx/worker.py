@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,8 +23,16 @@ import structlog
 from mlx_lm.generate import BatchGenerator
 from mlx_lm.models.cache import make_prompt_cache
 
-from pensieve_core import EngineError, FinishReason, GenerationEvent, PromptProgress
+from pensieve_core import (
+    EngineError,
+    EngineUnavailableError,
+    FinishReason,
+    GenerationEvent,
+    GenerationRequest,
+    PromptProgress,
+)
 from pensieve_mlx.config import MLXEngineConfig
+from pensieve_mlx.distributed import Lockstep, RankState
 from pensieve_mlx.draft import DraftModel
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.lookup import PromptLookup
@@ -42,7 +51,14 @@ class _Command:
 
 
 class Worker:
-    """Owns the model, the batch generator and the prefix cache."""
+    """Owns the model, the batch generator and the prefix cache.
+
+    With ``lockstep`` it is one rank of a distributed group: rank 0 takes requests and tells the
+    other ranks, before each iteration, which commands it took; a follower (``follow``: how it
+    makes a request's job, as rank 0 did) runs the same iteration on them. Every decision of an
+    iteration then depends on those commands alone, never on timing, so every rank makes the
+    same MLX calls in the same order (their collectives meet).
+    """
 
     def __init__(
         self,
@@ -52,8 +68,17 @@ class Worker:
         disk: DiskPrefixes | None = None,
         *,
         draft: Any = None,
+        lockstep: Lockstep | None = None,
+        follow: Callable[[GenerationRequest], Job] | None = None,
     ) -> None:
         self._model = model
+        self._lockstep = lockstep
+        self._follow = follow
+        self._seq = itertools.count()
+        self._followed: dict[int, Job] = {}
+        """A follower's jobs by the number rank 0 gave them."""
+        self._broken: str | None = None
+        """Why the engine can no longer serve (its group lost a rank), once it cannot."""
         self.disk = disk
         self._eos_ids = eos_ids
         self._config = config
@@ -74,6 +99,8 @@ class Worker:
             max_chunk=config.prefill_step_size,
             slice_s=config.prefill_slice_s,
             short_tokens=config.short_request_tokens,
+            # Paced by measured speed alone: chunk sizes would differ between ranks.
+            paced=lockstep is None,
         )
         self._solo: Solo | None = None
         """The one sequence decoding on the fast path (``solo.py``), when it is alone."""
@@ -104,7 +131,14 @@ class Worker:
         return len(self._active) + len(self._lane) + (self._solo is not None)
 
     def submit(self, job: Job) -> bool:
-        """Queue ``job``; False when the queue is full."""
+        """Queue ``job``; False when the queue is full.
+
+        Raises:
+            EngineUnavailableError: a rank of the engine's group is gone.
+        """
+        if self._broken is not None:
+            raise EngineUnavailableError(self._broken)
+        job.seq = next(self._seq)
         with self._lock:
             if self._queued >= self._config.max_queued_requests:
                 return False
@@ -120,9 +154,38 @@ class Worker:
     def stop(self) -> None:
         """Stop the thread after the current step."""
         self._commands.put(_Command("stop"))
-        self._thread.join(timeout=30)
+        # A group that lost a rank may hold the worker in a collective that never completes.
+        self._thread.join(timeout=30 if self._broken is None else 2)
         if self.disk is not None:
             self.disk.flush()  # snapshots still being written
+        if self._lockstep is not None and self._lockstep.rank == 0:
+            self._lockstep.close()
+
+    def join(self) -> None:
+        """Wait for the worker thread to end (a follower's: when rank 0 stops or is gone)."""
+        self._thread.join()
+
+    @property
+    def broken(self) -> str | None:
+        """Why the engine cannot serve, when a rank of its group is gone."""
+        return self._broken
+
+    def lose(self, state: RankState) -> None:
+        """A rank of the group is gone: every request fails now, and every later one.
+
+        Called on the thread that noticed; the worker itself may be waiting in a collective
+        that will never complete, so the requests are failed from here.
+        """
+        self._broken = (
+            f"rank {state.rank} of the distributed group ({state.host}, PID {state.pid}) is "
+            "gone; restart the server"
+        )
+        error = EngineUnavailableError(self._broken)
+        for job in self._in_flight():
+            if not job.done:
+                with contextlib.suppress(RuntimeError):  # the client's loop is gone
+                    job.emit(error)
+        self._commands.put(_Command("stop"))
 
     # --- the worker thread ----------------------------------------------------------------
 
@@ -143,16 +206,18 @@ class Worker:
             # command encoders are per thread since MLX 0.31.2), and the batch generator makes
             # the stream every step of this thread runs on.
             self._generator = self._new_generator()
+            if self._lockstep is not None:
+                self._lockstep.stream = self._generator.stream
         except Exception as e:
             self._start_error = e
             return
         finally:
             self._started.set()
-        while True:
+        while self._broken is None:
             idle = not self.active and not self._waiting
-            if not self._handle_commands(block=idle):
-                break
             try:
+                if not self._handle_commands(self._take(block=idle)):
+                    break
                 self._admit()
                 if self._active:
                     self._step()
@@ -161,15 +226,65 @@ class Worker:
                 self._prefill_slice()
             except Exception as e:  # the worker boundary: fail the batch, keep serving
                 log.error("engine_step_failed", exc_info=True, active=self.active)
+                if self._lockstep is not None:
+                    # A collective that failed leaves the group unusable: no more MLX calls.
+                    self._broken = self.broken or f"the distributed group failed: {e}"
+                    self._fail_all(EngineUnavailableError(self._broken))
+                    break
                 self._fail_all(EngineError(f"generation failed: {e}"))
         self._generator.close()
 
-    def _handle_commands(self, *, block: bool) -> bool:
+    def _take(self, *, block: bool) -> list[_Command]:
+        """This iteration's commands (a follower: the ones rank 0 took for it)."""
+        lockstep = self._lockstep
+        if lockstep is not None and lockstep.rank > 0:
+            return self._followed_commands(lockstep)
+        if lockstep is not None and block:
+            lockstep.publish([], park=True)  # parked on the doorbell, not spinning in a collective
         try:
-            command = self._commands.get(block=block)
+            commands = [self._commands.get(block=block)]
         except queue.Empty:
-            return True
+            commands = []
+        if lockstep is not None and block:
+            lockstep.wake()
+        while commands and commands[-1].kind != "stop":
+            try:
+                commands.append(self._commands.get_nowait())
+            except queue.Empty:
+                break
+        if lockstep is not None:
+            lockstep.publish([_entry(c) for c in commands])
+        return commands
+
+    def _followed_commands(self, lockstep: Lockstep) -> list[_Command]:
         while True:
+            entries = lockstep.receive()
+            if entries is not None:
+                break
+            if not lockstep.wait():
+                return [_Command("stop")]
+        commands = []
+        for kind, seq, request in entries:
+            if kind == "submit":
+                job = self._follow_job(request)
+                job.seq = seq
+                self._followed[seq] = job
+                commands.append(_Command("submit", job))
+            elif kind == "cancel" and seq in self._followed:
+                job = self._followed[seq]
+                job.cancelled = True
+                commands.append(_Command("cancel", job))
+            elif kind == "stop":
+                commands.append(_Command("stop"))
+        self._followed = {seq: job for seq, job in self._followed.items() if not job.done}
+        return commands
+
+    def _follow_job(self, request: GenerationRequest) -> Job:
+        assert self._follow is not None
+        return self._follow(request)
+
+    def _handle_commands(self, commands: list[_Command]) -> bool:
+        for command in commands:
             if command.kind == "stop":
                 self._fail_all(EngineError("the engine is shutting down"))
                 return False
@@ -179,10 +294,7 @@ class Worker:
                 self._waiting.append(job)
             else:
                 self._drop(job)
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return True
+        return True
 
     def _drop(self, job: Job) -> None:
         prefill = self._lane.remove(job)
@@ -208,7 +320,9 @@ class Worker:
         while self._waiting and self.active < self._config.max_active_sequences:
             job = self._waiting.popleft()
             try:
-                if not job.cancelled:
+                # In a group, a cancellation counts from its command only (that is what the
+                # other ranks see); here the flag is set on the request's thread, earlier.
+                if not job.cancelled or self._lockstep is not None:
                     self._admit_one(job)
             finally:
                 # Counted as queued until it is placed: its engine never looks idle meanwhile.
@@ -444,11 +558,21 @@ class Worker:
         except RuntimeError:  # the client's event loop is gone
             job.cancelled = True
 
+    def _in_flight(self) -> list[Job]:
+        """Every job admitted or waiting (a snapshot: other threads may call this)."""
+        solo = self._solo
+        return [
+            *list(self._active.values()),
+            *self._lane.jobs(),
+            *([solo.job] if solo is not None else []),
+            *list(self._waiting),
+        ]
+
     def _fail_all(self, error: EngineError) -> None:
-        lane = [p.job for p in self._lane.clear()]
-        solo = [self._solo.job] if self._solo is not None else []
+        jobs = self._in_flight()
+        self._lane.clear()
         self._solo = None
-        for job in [*self._active.values(), *lane, *solo, *self._waiting]:
+        for job in jobs:
             if not job.cancelled:
                 with contextlib.suppress(RuntimeError):  # the client's loop is gone
                     job.emit(error)
@@ -467,3 +591,11 @@ def _segments(tokens: list[int], cached: int, boundaries: tuple[int, ...]) -> li
     cuts = [b for b in boundaries if cached < b < len(tokens) - 1]
     edges = [cached, *cuts, len(tokens)]
     return [tokens[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def _entry(command: _Command) -> tuple[str, int, GenerationRequest | None]:
+    """``command`` as rank 0 tells the other ranks: its kind, job number and request."""
+    job = command.job
+    if job is None:
+        return (command.kind, -1, None)
+    return (command.kind, job.seq, job.request if command.kind == "submit" else None)

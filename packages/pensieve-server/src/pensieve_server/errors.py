@@ -15,6 +15,7 @@ from starlette.responses import Response
 from pensieve_api import AnthropicErrorType
 from pensieve_core import (
     ContextLengthExceededError,
+    EngineUnavailableError,
     InvalidRequestError,
     ModelNameError,
     OverloadedError,
@@ -89,6 +90,8 @@ def classify(error: BaseException) -> tuple[int, ErrorKind, str]:
         return 404, "not_found_error", str(error)
     if isinstance(error, RequestError):
         return 400, "invalid_request_error", str(error)
+    if isinstance(error, EngineUnavailableError):
+        return 503, "api_error", str(error)
     if isinstance(error, OverloadedError):
         return 529, "overloaded_error", str(error) or "the server is overloaded"
     if isinstance(error, BodyTooLargeError):

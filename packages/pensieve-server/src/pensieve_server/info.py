@@ -6,11 +6,12 @@ import os
 import time
 from datetime import UTC, datetime
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pensieve_api import HealthResponse, ModelHealth, encoder
+from pensieve_api import HealthResponse, ModelHealth, RankHealth, encoder
 from pensieve_api.anthropic.responses import ModelEntry, ModelList
 from pensieve_core import EngineStats
 from pensieve_server.state import AppState, app_state
@@ -102,8 +103,24 @@ async def health(request: Request) -> Response:
             state.observer.recent_decode_tokens_per_s(models.default) if state.observer else 0.0
         ),
         models=model_rows(state),
+        group=stats.group,
+        ranks=[
+            RankHealth(
+                rank=r.rank,
+                host=r.host,
+                pid=r.pid,
+                active_memory_bytes=r.active_memory_bytes,
+                peak_memory_bytes=r.peak_memory_bytes,
+                alive=r.alive,
+            )
+            for r in stats.ranks
+        ],
+        error=stats.unavailable,
     )
-    return Response(encoder.encode(body), media_type="application/json")
+    if stats.unavailable:  # a group that lost a rank: load balancers and `status` must see it
+        body = msgspec.structs.replace(body, status="unavailable")
+    status = 503 if stats.unavailable else 200
+    return Response(encoder.encode(body), status_code=status, media_type="application/json")
 
 
 async def root(request: Request) -> Response:

@@ -17,6 +17,7 @@ import msgspec
 
 from pensieve_api import HealthResponse, health_decoder
 from pensieve_cli.context import CliContext, pass_cli
+from pensieve_cli.launcher import GroupSpec
 from pensieve_cli.pidfile import PidFile, ServerRecord, is_ours
 from pensieve_core import ListenError, base_url
 
@@ -69,6 +70,11 @@ def healthy(url: str) -> HealthResponse | None:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
             return health_decoder.decode(response.read())
+    except urllib.error.HTTPError as e:  # 503: it answers, and says why it cannot serve
+        try:
+            return health_decoder.decode(e.read()) if e.code == 503 else None
+        except (OSError, ValueError, msgspec.DecodeError):
+            return None
     except (urllib.error.URLError, OSError, ValueError, msgspec.DecodeError):
         return None
 
@@ -101,6 +107,36 @@ def healthy(url: str) -> HealthResponse | None:
     help="A recorded Anthropic request to prefill into the prefix cache at start (repeatable).",
 )
 @click.option(
+    "--ranks",
+    type=click.IntRange(2, 256),
+    default=None,
+    help="Serve the model from N processes on this machine, one MLX distributed group (ring "
+    "over loopback; NCCL on CUDA), launched by mlx.launch.",
+)
+@click.option(
+    "--distributed",
+    "hostfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve the model from the hosts of an mlx.launch hostfile (JSON); run it on the first "
+    "host, which serves HTTP.",
+)
+@click.option(
+    "--parallel",
+    type=click.Choice(["auto", "tensor", "pipeline"]),
+    default="auto",
+    show_default=True,
+    help="How a group splits the model: by attention heads (tensor) or by layers (pipeline); "
+    "auto: tensor where the model's heads divide by the ranks.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["ring", "jaccl", "nccl"]),
+    default=None,
+    help="A group's mx.distributed backend [default: the hostfile's, else nccl on CUDA, "
+    "else ring].",
+)
+@click.option(
     "--detach", "-d", is_flag=True, help="Run in the background; return once it is healthy."
 )
 @click.option(
@@ -120,11 +156,19 @@ def start(
     allow_public: bool,
     sets: tuple[str, ...],
     warm: tuple[Path, ...],
+    ranks: int | None,
+    hostfile: Path | None,
+    parallel: str,
+    backend: str | None,
     detach: bool,
     wait: float,
 ) -> None:
     """Start the server (foreground by default; Ctrl+C stops it gracefully)."""
     settings = ctx.settings(_flags(models, host, port, api_keys, allow_public, sets, ctx, warm))
+    if "MLX_RANK" in os.environ:
+        # One rank of a group that `start --ranks/--distributed` launched: it holds the PID file.
+        ctx.launcher.serve(settings)
+        return
     url = base_url(settings["server.host"], settings["server.port"])
     pid_file = ctx.pid_file()
     running = pid_file.read()
@@ -139,7 +183,11 @@ def start(
         return
     pid_file.write(os.getpid(), url, time.time(), api_key=keys[0] if keys else "")
     try:
-        ctx.launcher.serve(settings)
+        if ranks or hostfile:
+            group = GroupSpec(ranks or 0, hostfile, parallel, backend or "")
+            ctx.launcher.serve_group(settings, group, _rank_argv(ctx))
+        else:
+            ctx.launcher.serve(settings)
     except ListenError as e:
         raise click.ClickException(listen_message(e)) from e
     finally:
@@ -175,6 +223,22 @@ def _child_argv(ctx: CliContext) -> list[str]:
     return [*ctx.launcher.command(), *(a for a in args if a not in ("--detach", "-d"))]
 
 
+_GROUP_OPTIONS = ("--ranks", "--distributed", "--parallel", "--backend")
+
+
+def _rank_argv(ctx: CliContext) -> list[str]:
+    """What each rank of a group runs: this ``start``, less the group's own options."""
+    argv, skip = [], False
+    for arg in _child_argv(ctx):
+        if skip:
+            skip = False
+        elif arg in _GROUP_OPTIONS:
+            skip = True
+        elif not arg.startswith(tuple(f"{o}=" for o in _GROUP_OPTIONS)):
+            argv.append(arg)
+    return argv
+
+
 def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float, *, api_key: str) -> None:
     pid_file.log_path.parent.mkdir(parents=True, exist_ok=True)
     # One log per run: a failure tail must show this run's errors, not an earlier one's.
@@ -198,7 +262,7 @@ def _detach(ctx: CliContext, pid_file: PidFile, url: str, wait: float, *, api_ke
                 f"the server exited (code {child.returncode}); the end of its log "
                 f"({pid_file.log_path}):\n{_tail(pid_file.log_path)}"
             )
-        if healthy(url):
+        if (health := healthy(url)) is not None and health.status == "ok":
             click.echo(f"Pensieve is running in the background (PID {child.pid}) at {url}")
             click.echo(f"  log: {pid_file.log_path} (`pensieve logs -f`)\n  stop: pensieve stop")
             return

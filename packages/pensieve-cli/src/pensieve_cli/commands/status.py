@@ -68,7 +68,23 @@ def _human(record: ServerRecord | None, running: bool, health: HealthResponse | 
     ]
     if len(health.models) > 1:
         lines += _model_lines(health.models)
+    if health.group:
+        lines += _rank_lines(health)
+    if health.error:
+        lines.append(f"error     {health.error}")
     return "\n".join(lines)
+
+
+def _rank_lines(health: HealthResponse) -> list[str]:
+    """A group's ranks: where each runs and its memory."""
+    lines = [f"group     {health.group}"]
+    for rank in health.ranks:
+        state = "" if rank.alive else ", GONE"
+        lines.append(
+            f"          rank {rank.rank}: {rank.host} PID {rank.pid}, "
+            f"{_gib(rank.active_memory_bytes)} active, {_gib(rank.peak_memory_bytes)} peak{state}"
+        )
+    return lines
 
 
 def _model_lines(models: list[ModelHealth]) -> list[str]:
