@@ -31,7 +31,6 @@ log = structlog.get_logger()
 
 STOP_GRACE_S = 20.0
 """How long rank 0 may drain before the group is killed (under ``pensieve stop``'s 30 s)."""
-_LAUNCH = "import sys; from mlx._distributed_utils.launch import main; sys.exit(main())"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +119,8 @@ def launch_argv(plan: GroupPlan, rank_argv: list[str], server_port: int) -> list
         env += [f"{k}={v}" for k, v in os.environ.items() if k.startswith("PENSIEVE_")]
     return [
         sys.executable,
-        "-c",
-        _LAUNCH,
+        "-m",
+        "pensieve_mlx.launch",  # mlx.launch, less a busy loop (see there)
         *where,
         "--backend",
         plan.backend,
@@ -136,8 +135,12 @@ def supervise(plan: GroupPlan, rank_argv: list[str], url: str, server_port: int)
     """Run the group until it ends or this process is told to stop."""
     argv = launch_argv(plan, rank_argv, server_port)
     log.info("group_starting", ranks=len(plan.hosts), backend=plan.backend, parallel=plan.parallel)
-    # A session of its own: the group is stopped as one, never the shell's job with it.
-    launcher = subprocess.Popen(argv, start_new_session=True)
+    # mlx.launch relays its stdin to the ranks, polling it every 0.1 s; at end of file (a detached
+    # server's /dev/null) that poll never waits and it spins a core. The ranks read nothing: give
+    # it a pipe that stays open and silent. A session of its own: the group is stopped as one.
+    silent, keep_open = os.pipe()
+    launcher = subprocess.Popen(argv, stdin=silent, start_new_session=True)
+    os.close(silent)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -160,6 +163,7 @@ def supervise(plan: GroupPlan, rank_argv: list[str], url: str, server_port: int)
         for s, handler in previous.items():
             signal.signal(s, handler)
         _kill_group(launcher.pid)
+        os.close(keep_open)
     if not stopping:
         raise click.ClickException(
             "the distributed group stopped (a rank exited; its lines above say which)"
