@@ -4,7 +4,7 @@
 bench-distributed``) starts the same model three ways: one process, N ranks split by heads
 (tensor parallel) and N ranks split by layers (pipeline parallel; a split the model cannot make
 is reported and skipped), and measures each: batch-1 decode tok/s streamed through
-``/v1/messages``, prefill tok/s of a ~2k-token prompt, aggregate tok/s at each ``--levels``
+``/v1/messages``, prefill tok/s of a long prompt (``--prefill-words``), aggregate tok/s at each ``--levels``
 count of concurrent streams, start-up to a healthy ``/health``, and whether the greedy answer is
 the one process's text exactly. On one machine the ranks share its cores (or GPU), so this is
 what the lockstep and the collectives cost, not a speed-up: that needs a rank per machine or GPU.
@@ -40,8 +40,8 @@ from benchmarks.workloads import STORY, concurrency, http_decode_rate
 FILLER = "The quick brown fox jumps over the lazy dog while the band plays on. "
 
 
-def prefill_rate(url: str, runs: int, words: int = 1400) -> float:
-    """Prompt tokens/s of a ~2k-token prompt answered with one token (a fresh prefix each run)."""
+def prefill_rate(url: str, runs: int, words: int) -> float:
+    """Prompt tokens/s of a ``words``-word prompt answered with one token (a fresh prefix each run)."""
     rates = []
     with httpx.Client(base_url=url, headers={"x-api-key": API_KEY}, timeout=900) as client:
         for run in range(runs + 1):  # the first run warms up
@@ -63,7 +63,7 @@ def measure(model: Path, extra: tuple[str, ...], args: argparse.Namespace) -> di
             "group": health.get("group") or "one process",
             "startup": startup,
             "decode": http_decode_rate(url, args.max_tokens, args.runs),
-            "prefill": prefill_rate(url, args.runs),
+            "prefill": prefill_rate(url, args.runs, args.prefill_words),
             "levels": {
                 level: r["tok_s"]
                 for level, r in concurrency(url, args.levels, 48, "m", args.waves).items()
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--waves", type=int, default=1)
+    parser.add_argument("--prefill-words", type=int, default=1400, help="~1.4 tokens a word.")
     parser.add_argument("--backend", default="", help="ring, jaccl or nccl (default: MLX's).")
     parser.add_argument(
         "--ways", default="one,tensor,pipeline", help="Which of one process, tensor, pipeline."
@@ -144,7 +145,7 @@ def main() -> None:
         f"process and over {args.ranks} ranks on this one machine (`pensieve start --ranks "
         f"{args.ranks}`, MLX's {args.backend or 'default'} backend), greedy. Decode: a "
         f"{args.max_tokens}-token answer streamed through `/v1/messages` (median of "
-        f"{args.runs}); prefill: a ~2k-token prompt answered with one token; aggregate: 48 "
+        f"{args.runs}); prefill: a {args.prefill_words}-word prompt answered with one token; aggregate: 48 "
         "tokens each for that many concurrent streams; *same text*: the greedy answer equals "
         "the one process's.\n\n"
         "| serving | group | decode tok/s | prefill tok/s | "
