@@ -133,6 +133,44 @@ def test_a_rank_that_dies_fails_the_stream_at_once_and_the_group_ends(
     assert not _ranks_of(server.port)
 
 
+def test_a_rank_that_hangs_fails_the_stream_and_health_says_why(
+    model: Path, tmp_path: Path
+) -> None:
+    with running_server(tmp_path, "--model", str(model), "--ranks", "2") as server:
+        follower = _health(server.url)["ranks"][1]["pid"]
+        body = {
+            "model": "tiny",
+            "max_tokens": 4000,
+            "temperature": 0,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        }
+        events: list[str] = []
+        frozen = 0.0
+        try:
+            with httpx.stream("POST", f"{server.url}/v1/messages", json=body, timeout=60) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        events.append(line[5:].strip())
+                    if not frozen and len(events) > 5:
+                        os.kill(follower, signal.SIGSTOP)  # alive, but never answers again
+                        frozen = time.monotonic()
+            ended = time.monotonic() - frozen
+            error = json.loads(events[-1])
+            assert error["type"] == "error"
+            assert "stopped answering" in error["error"]["message"]
+            assert ended < 30  # the silence limit (15 s) and a report's interval
+            health = httpx.get(f"{server.url}/health", timeout=5)
+            assert health.status_code == 503
+            assert health.json()["status"] == "unavailable"
+            assert f"PID {follower}" in health.json()["error"]
+            refused = httpx.post(f"{server.url}/v1/messages", json={**body, "stream": False})
+            assert refused.status_code == 503
+            assert refused.json()["error"]["type"] == "api_error"
+        finally:
+            os.kill(follower, signal.SIGCONT)
+
+
 def _ranks_of(port: int) -> list[str]:
     """Processes still running a rank of the server on ``port``."""
     ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True)

@@ -39,6 +39,9 @@ log = structlog.get_logger()
 Parallel = Literal["auto", "tensor", "pipeline"]
 
 REPORT_INTERVAL_S: Final = 2.0
+SILENT_LIMIT_S: Final = 15.0
+"""A follower whose reports stop this long is taken for hung (its reporting thread runs beside
+any step, so only a frozen process goes quiet): a collective with it would never complete."""
 CONNECT_TIMEOUT_S: Final = 120.0
 
 _PARK: Final = 1
@@ -166,6 +169,8 @@ class RankState:
     """Bytes of MLX memory in use (the rank's last report)."""
     peak: int = 0
     alive: bool = True
+    why: str = ""
+    """How it was lost (``is gone``, ``stopped answering ...``)."""
 
 
 class Lockstep:
@@ -266,7 +271,8 @@ class Lockstep:
     # --- liveness and memory ---
 
     def _watch(self, rank: int, peer: socket.socket) -> None:
-        """Rank 0: a follower's reports; its end of the socket closing means it is gone."""
+        """Rank 0: a follower's reports; its socket closing, or going quiet, means it is lost."""
+        peer.settimeout(SILENT_LIMIT_S)
         reader = peer.makefile("rb")
         state = self.ranks[rank]
         try:
@@ -274,11 +280,14 @@ class Lockstep:
                 report = json.loads(line)
                 state.active = int(report["active"])
                 state.peak = int(report["peak"])
+            state.why = "is gone"
+        except TimeoutError:
+            state.why = f"stopped answering ({SILENT_LIMIT_S:.0f} s without a report)"
         except (OSError, ValueError):
-            pass
+            state.why = "is gone"
         state.alive = False
         if not self._closed:
-            log.error("rank_lost", rank=rank, host=state.host, pid=state.pid)
+            log.error("rank_lost", rank=rank, host=state.host, pid=state.pid, why=state.why)
             self._lost(state)
 
     def _report(self) -> None:

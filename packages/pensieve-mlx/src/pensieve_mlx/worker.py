@@ -177,8 +177,8 @@ class Worker:
         that will never complete, so the requests are failed from here.
         """
         self._broken = (
-            f"rank {state.rank} of the distributed group ({state.host}, PID {state.pid}) is "
-            "gone; restart the server"
+            f"rank {state.rank} of the distributed group ({state.host}, PID {state.pid}) "
+            f"{state.why or 'is gone'}; restart the server"
         )
         error = EngineUnavailableError(self._broken)
         for job in self._in_flight():
