@@ -140,7 +140,7 @@ def main() -> None:
             + f" | {r['startup']:.1f} | {'yes' if r['text'] == reference else 'NO'} |"
         )
     section = (
-        f"{heading}\n\n`python benchmarks/distributed.py --ranks {args.ranks}` "
+        f"{heading}\n\n`python benchmarks/distributed.py {' '.join(sys.argv[1:])}` "
         f"({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {resolved.name}): the model in one "
         f"process and over {args.ranks} ranks on this one machine (`pensieve start --ranks "
         f"{args.ranks}`, MLX's {args.backend or 'default'} backend), greedy. Decode: a "

@@ -245,6 +245,8 @@ class Worker:
             commands = [self._commands.get(block=block)]
         except queue.Empty:
             commands = []
+        if self._broken is not None:  # lost a rank meanwhile: no collective would complete
+            return [_Command("stop")]
         if lockstep is not None and block:
             lockstep.wake()
         while commands and commands[-1].kind != "stop":
@@ -263,25 +265,22 @@ class Worker:
                 break
             if not lockstep.wait():
                 return [_Command("stop")]
+        assert self._follow is not None
         commands = []
         for kind, seq, request in entries:
             if kind == "submit":
-                job = self._follow_job(request)
+                job = self._follow(request)
                 job.seq = seq
                 self._followed[seq] = job
                 commands.append(_Command("submit", job))
             elif kind == "cancel" and seq in self._followed:
-                job = self._followed[seq]
+                job = self._followed.pop(seq)
                 job.cancelled = True
                 commands.append(_Command("cancel", job))
             elif kind == "stop":
                 commands.append(_Command("stop"))
         self._followed = {seq: job for seq, job in self._followed.items() if not job.done}
         return commands
-
-    def _follow_job(self, request: GenerationRequest) -> Job:
-        assert self._follow is not None
-        return self._follow(request)
 
     def _handle_commands(self, commands: list[_Command]) -> bool:
         for command in commands:
