@@ -264,3 +264,24 @@ def test_shape_of_an_openai_request_keeps_tool_names_only() -> None:
 
 def _timings(rate: int) -> Timings:
     return Timings(ttft_s=rate / 100, decode_tokens_per_s=rate)
+
+
+def test_shape_of_a_deeply_nested_body_stops_at_a_depth() -> None:
+    # A tool schema 400 levels deep (the engine refuses it with a 400): the shape must not fail.
+    schema = '{"type": "string"}'
+    for _ in range(400):
+        schema = '{"type": "object", "properties": {"x": ' + schema + "}}"
+    body = messages_decoder.decode(
+        b'{"model": "m", "max_tokens": 7, "messages": [{"role": "user", "content": "x"}], '
+        b'"tools": [{"name": "deep", "input_schema": ' + schema.encode() + b"}]}"
+    )
+    shape = request_shape(body)
+    assert shape["tools"][0]["name"] == "deep"
+    level = shape["tools"][0]["input_schema"]
+    depth = 0
+    while isinstance(level, dict):
+        level = level["properties"]
+        level = level["x"] if isinstance(level, dict) else level
+        depth += 1
+    assert level == "<nested>"
+    assert depth < 400

@@ -192,6 +192,8 @@ class Lockstep:
         host, _, port = control.rpartition(":")
         self._address = (host, int(port))
         self._peers: dict[int, socket.socket] = {}
+        self._readers: dict[int, Any] = {}
+        """Each follower's socket as a buffered reader (its hello line, then its reports)."""
         self.ranks: dict[int, RankState] = {}
         self._lost: Callable[[RankState], None] = lambda state: None
         self._socket: socket.socket | None = None
@@ -221,9 +223,9 @@ class Lockstep:
     def watch(self, on_lost: Callable[[RankState], None]) -> None:
         """Rank 0: call ``on_lost`` (once per rank) when a follower goes."""
         self._lost = on_lost
-        for rank, peer in self._peers.items():
+        for rank, reader in self._readers.items():
             threading.Thread(
-                target=self._watch, args=(rank, peer), name=f"pensieve-rank-{rank}", daemon=True
+                target=self._watch, args=(rank, reader), name=f"pensieve-rank-{rank}", daemon=True
             ).start()
 
     def _accept_all(self) -> None:
@@ -240,10 +242,13 @@ class Lockstep:
                         f"rank(s) {missing} did not reach rank 0 at {self._address[0]}:"
                         f"{self._address[1]} within {CONNECT_TIMEOUT_S:.0f}s"
                     ) from None
-                hello = json.loads(peer.makefile("rb").readline())
+                peer.settimeout(SILENT_LIMIT_S)
+                reader = peer.makefile("rb")
+                hello = json.loads(reader.readline())
                 rank = int(hello["rank"])
                 peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._peers[rank] = peer
+                self._readers[rank] = reader
                 self.ranks[rank] = RankState(rank, str(hello["host"]), int(hello["pid"]))
         finally:
             server.close()
@@ -270,10 +275,8 @@ class Lockstep:
 
     # --- liveness and memory ---
 
-    def _watch(self, rank: int, peer: socket.socket) -> None:
+    def _watch(self, rank: int, reader: Any) -> None:
         """Rank 0: a follower's reports; its socket closing, or going quiet, means it is lost."""
-        peer.settimeout(SILENT_LIMIT_S)
-        reader = peer.makefile("rb")
         state = self.ranks[rank]
         try:
             for line in reader:

@@ -17,24 +17,29 @@ _OPAQUE = frozenset(
 )
 """Keys holding a client's own data (tool arguments, schemas): below them nothing is kept but keys
 and types, since a ``name`` or a number there is the user's."""
+MAX_DEPTH = 48
+"""Deeper values are shown as ``<nested>``: a body may nest hundreds of levels (tool schemas the
+engine refuses with a 400), and the shape must never be what fails the request."""
 
 
 def request_shape(body: msgspec.Struct) -> dict[str, Any]:
     """The redacted shape of a decoded request body (fields left unset are dropped)."""
-    shape = _redact(msgspec.to_builtins(body), key="", kept=True)
+    shape = _redact(msgspec.to_builtins(body), key="", kept=True, depth=0)
     assert isinstance(shape, dict)
     return shape
 
 
-def _redact(value: Any, *, key: str, kept: bool) -> Any:
+def _redact(value: Any, *, key: str, kept: bool, depth: int) -> Any:
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        return "<nested>"
     if isinstance(value, dict):
         return {
-            k: _redact(v, key=k, kept=kept and k not in _OPAQUE)
+            k: _redact(v, key=k, kept=kept and k not in _OPAQUE, depth=depth + 1)
             for k, v in value.items()
             if v is not None
         }
     if isinstance(value, list):
-        return [_redact(v, key=key, kept=kept) for v in value]
+        return [_redact(v, key=key, kept=kept, depth=depth + 1) for v in value]
     if isinstance(value, str):
         return value if kept and key in _KEPT else f"<{len(value)} chars>"
     if kept or value is None:
