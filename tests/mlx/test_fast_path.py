@@ -18,6 +18,7 @@ from pensieve_core import (
     ToolSpec,
 )
 from pensieve_mlx import MLXEngine, MLXEngineConfig
+from pensieve_mlx.lookup import Pacing
 from tests.mlx.conftest import ask, collect, running_engine
 
 pytestmark = pytest.mark.anyio
@@ -128,8 +129,12 @@ def _lookup(smol_path: Path) -> Iterator[MLXEngine]:
 
 
 async def test_prompt_lookup_gives_the_models_own_greedy_tokens(
-    lookup: MLXEngine, batched: MLXEngine
+    lookup: MLXEngine, batched: MLXEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Pacing backs off when a verify step measures slower than plain steps: on a busy 2-core
+    # machine that is timing, not the drafts. Plain steps go unmeasured here, so how much is
+    # drafted follows acceptance alone (test_pacing_backs_off_when_drafting_measures_slower).
+    monkeypatch.setattr(Pacing, "plain", lambda self, tokens, seconds: None)
     # An edit: the answer quotes the file, so drafts from the prompt are mostly right.
     edit = ask(f"Repeat this code exactly, then stop:\n\n{QUOTED}", max_tokens=60)
     before = lookup._worker.accepted_draft_tokens
@@ -143,3 +148,22 @@ async def test_prompt_lookup_gives_the_models_own_greedy_tokens(
         assert (await collect(lookup.start(request)))[0] == (await collect(batched.start(request)))[
             0
         ]
+
+
+def test_pacing_backs_off_when_drafting_measures_slower() -> None:
+    pacing = Pacing(max_tokens=8)
+    assert [pacing.wanted() for _ in range(3)] == [0, 0, 0]  # plain steps first, to measure
+    pacing.plain(1, 0.01)
+    pacing.plain(1, 0.01)  # 100 tok/s plain
+    assert pacing.wanted() == 4
+    pacing.drafted(4, 4, 0.02)  # all kept, 250 tok/s: longer drafts
+    assert pacing.wanted() == 8
+    # Verify steps that keep nothing, at 10 tok/s: shorter drafts, and once their averaged rate
+    # falls below the plain rate, a pause of 8 plain steps.
+    lengths = []
+    while (length := pacing.wanted()) and len(lengths) < 10:
+        lengths.append(length)
+        pacing.drafted(length, 0, 0.1)
+    assert lengths == [8, 4, 2]
+    assert [pacing.wanted() for _ in range(7)] == [0] * 7  # the first of the 8 was taken above
+    assert pacing.wanted() == 1
