@@ -47,7 +47,7 @@ def main() -> None:
     heading = f"## Start-up: {label}"
     later = times[1:]
     section = (
-        f"{heading}\n\n`python benchmarks/startup.py` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
+        f"{heading}\n\n`python benchmarks/startup.py --starts {args.starts}` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
         f"UTC, {resolved.name}): `pensieve start` to a healthy `/health`, {args.starts} starts "
         "in a row with one cache directory that starts empty (kept weights, MLX's kernels).\n\n"
         "| start | seconds |\n|---|---|\n"

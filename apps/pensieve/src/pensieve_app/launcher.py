@@ -67,6 +67,14 @@ def keep_gpu_kernels() -> None:
     os.environ.setdefault("MLX_PTX_CACHE_DIR", str(cache_dir() / "mlx-kernels"))
 
 
+def keep_transformers_index() -> None:
+    """Keep transformers' model table in the user's cache directory (see transformers_index)."""
+    from pensieve_cli.paths import cache_dir
+    from pensieve_mlx.transformers_index import remember_transformers_index
+
+    remember_transformers_index(cache_dir() / "transformers")
+
+
 class AppLauncher:
     """Builds the engine, hands it to the server and serves. Heavy imports happen in methods."""
 
@@ -120,6 +128,7 @@ class AppLauncher:
 
         openblas.load_openblas()  # before anything imports MLX
         keep_gpu_kernels()
+        keep_transformers_index()  # before anything imports transformers
         rank = launched_rank()
         if rank:
             self._follow(settings, rank)

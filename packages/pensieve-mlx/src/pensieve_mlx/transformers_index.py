@@ -1,0 +1,142 @@
+"""Transformers' table of its models, kept on disk so a start does not rebuild it twice.
+
+mlx-lm loads tokenizers through ``transformers``, and importing ``transformers`` builds the table
+behind its lazy ``transformers.models`` by reading every model file it ships (3,382 files in
+5.25) and searching each for ``__all__``; ``from transformers import AutoTokenizer`` then builds
+the same table again for the ``models`` package itself. Both together took 0.9 s of a 2.4 s start
+on two CPU cores, and nothing in transformers turns them off or keeps the result. So the one
+function that reads the ``models`` directory is wrapped, in this process only: its result is
+computed once per installation of transformers, kept as JSON in Pensieve's cache directory, and
+read back (a fresh copy for each caller) by later starts. The file is keyed by the directory's
+path and modification times, so an upgraded transformers rebuilds it; a file that does not read
+is rebuilt; any surprise in transformers' shape leaves its function as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+_MODULE = "transformers.utils.import_utils"
+_FUNCTION = "create_import_structure_from_path"
+
+
+def remember_transformers_index(directory: Path) -> None:
+    """Keep transformers' model table in ``directory`` for this process and later ones.
+
+    Call before anything imports ``transformers``; later it does nothing.
+    """
+    if _MODULE in sys.modules or any(isinstance(f, _Finder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _Finder(directory))
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the real loader of transformers' import utilities."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != _MODULE:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return spec
+        spec.loader = _Loader(spec.loader.name, spec.loader.path, self.directory)
+        return spec
+
+
+class _Loader(importlib.machinery.SourceFileLoader):
+    """Runs the module as usual, then wraps its directory reader (before anyone binds it)."""
+
+    def __init__(self, fullname: str, path: str, directory: Path) -> None:
+        super().__init__(fullname, path)
+        self.directory = directory
+
+    def exec_module(self, module: ModuleType) -> None:
+        super().exec_module(module)
+        original = getattr(module, _FUNCTION, None)
+        if callable(original):
+            models = Path(self.path).resolve().parents[1] / "models"
+            setattr(module, _FUNCTION, _kept(original, models, self.directory))
+
+
+def _kept(original: Callable[[Any], Any], models: Path, directory: Path) -> Callable[[Any], Any]:
+    text: str | None = None
+
+    def create_import_structure_from_path(module_path: Any) -> Any:
+        nonlocal text
+        where = Path(module_path)
+        if where.name == "__init__.py":
+            where = where.parent
+        if where != models:
+            return original(module_path)  # a model's own package: small, and read as before
+        if text is None:
+            text = _read_or_build(lambda: original(str(models)), models, directory)
+        if text is None:
+            return original(module_path)
+        return _decode(json.loads(text))  # a fresh copy: callers may change what they get
+
+    return create_import_structure_from_path
+
+
+def _read_or_build(build: Callable[[], Any], models: Path, directory: Path) -> str | None:
+    """The table as JSON text: from ``directory`` if it is there and current, else built."""
+    key = hashlib.sha256(
+        f"{models}:{models.stat().st_mtime_ns}:{(models / '__init__.py').stat().st_mtime_ns}".encode()
+    ).hexdigest()[:24]
+    kept = directory / f"transformers-models-{key}.json"
+    try:
+        text = kept.read_text()
+        _decode(json.loads(text))
+        return text
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # not kept yet, or unreadable: built again below
+    table = build()
+    try:
+        text = json.dumps(_encode(table), separators=(",", ":"))
+    except TypeError:
+        return None  # a shape this module does not know: transformers' own function is used
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        temporary = kept.with_name(f".{kept.name}.{os.getpid()}")
+        temporary.write_text(text)
+        os.replace(temporary, kept)
+    except OSError:
+        pass  # a read-only cache only costs the next start the same time again
+    return text
+
+
+def _encode(value: Any) -> Any:
+    """JSON for the table's dicts (keys: names or frozensets of backends), sets and strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return {"dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, frozenset):
+        return {"frozenset": sorted(_encode(v) for v in value)}
+    if isinstance(value, set):
+        return {"set": sorted(_encode(v) for v in value)}
+    raise TypeError(type(value).__name__)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if "dict" in value:
+        return {_decode(k): _decode(v) for k, v in value["dict"]}
+    if "frozenset" in value:
+        return frozenset(_decode(v) for v in value["frozenset"])
+    return {_decode(v) for v in value["set"]}
