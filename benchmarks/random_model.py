@@ -37,6 +37,18 @@ SHAPES = {
         "max_position_embeddings": 32768,
         "tie_word_embeddings": False,
     },
+    "qwen2.5-0.5b": {
+        "model_type": "qwen2",
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": True,
+    },
     "qwen2.5-32b": {
         "model_type": "qwen2",
         "hidden_size": 5120,
