@@ -115,6 +115,14 @@ bench-speculation: install ## Speculation off vs prompt lookup (SPEC_ARGS="--mod
 bench-mixed: install ## Mixed load: a short request and a running stream while a long prompt prefills
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
 
+.PHONY: bench-overhead
+bench-overhead: install ## Serving overhead per token: Pensieve vs mlx_lm.server on a tiny random model (8/32/64 streams)
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/overhead.py
+
+.PHONY: bench-burst
+bench-burst: install ## A burst of 8 parallel requests on an idle server: each one's TTFT, with and without the arrival window, and mlx_lm.server
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/burst.py
+
 .PHONY: bench-startup
 bench-startup: install ## Start-up to a healthy /health: the first start and the next ones, one cache dir
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/startup.py

@@ -167,3 +167,33 @@ def test_pacing_backs_off_when_drafting_measures_slower() -> None:
     assert lengths == [8, 4, 2]
     assert [pacing.wanted() for _ in range(7)] == [0] * 7  # the first of the 8 was taken above
     assert pacing.wanted() == 1
+
+
+@pytest.fixture(name="windowed", scope="module")
+def _windowed(smol_path: Path) -> Iterator[MLXEngine]:
+    # A wide window: the test is about what the window does, not about how short it can be.
+    yield from running_engine(smol_path, MLXEngineConfig(arrival_window_s=0.2))
+
+
+async def test_a_burst_that_wakes_an_idle_engine_is_prefilled_together(
+    windowed: MLXEngine, batched: MLXEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = [f"Say one thing about {x}." for x in ("the sea", "a cat", "rain", "bread")]
+    alone = [(await collect(batched.start(ask(p, max_tokens=8))))[0] for p in prompts]
+    worker = windowed._worker
+    handoffs: list[bool] = []
+    original = worker._handoff
+
+    def counted() -> None:  # the fast path's sequence moved into the batch: it started alone
+        handoffs.append(True)
+        original()
+
+    monkeypatch.setattr(worker, "_handoff", counted)
+
+    async def one(prompt: str, delay: float) -> str:
+        await asyncio.sleep(delay)  # as a burst over separate connections arrives: staggered
+        return (await collect(windowed.start(ask(prompt, max_tokens=8))))[0]
+
+    together = await asyncio.gather(*(one(p, 0.02 * i) for i, p in enumerate(prompts)))
+    assert list(together) == alone
+    assert not handoffs, "the first of the burst was started alone"

@@ -17,6 +17,7 @@ from pensieve_cli.progress import ProgressReporter
 from pensieve_core import ConfigError, ModelLoadError, base_url
 
 if TYPE_CHECKING:
+    from pensieve_app.config import AppConfig
     from pensieve_app.serving import Planned
 
 log = structlog.get_logger()
@@ -134,18 +135,14 @@ class AppLauncher:
             self._follow(settings, rank)
             return
         from pensieve_app.banner import banner
-        from pensieve_app.config import app_config, engine_config, served_entries, server_config
-        from pensieve_app.logging import configure_logging
-        from pensieve_app.serving import plan, served_models
+        from pensieve_app.config import server_config
+        from pensieve_app.serving import served_models
         from pensieve_app.thinking_key import stored_thinking_key
         from pensieve_cli.paths import state_dir
-        from pensieve_loader import ModelStore, default_models_dir
         from pensieve_metrics import MetricsRegistry
         from pensieve_server import bind_socket, bound_address, create_app, drain_of, serve
 
-        top = app_config(settings)
-        fmt = top.log_format
-        configure_logging(top.log_level, json=None if fmt == "auto" else fmt == "json")
+        top = _logged(settings)
         config = server_config(settings)
         config.check_binding()
         raise_open_file_limit()
@@ -153,11 +150,8 @@ class AppLauncher:
         sock = bind_socket(config)
         metrics = MetricsRegistry()
         try:
-            store = ModelStore(
-                models_dir=Path(top.models_dir) if top.models_dir else default_models_dir(),
-                progress=ProgressReporter(f"converting {top.model or 'the default model'}"),
-            )
-            planned = plan(served_entries(top), store, engine_config(settings))
+            progress = ProgressReporter(f"converting {top.model or 'the default model'}")
+            planned = _planned(settings, top, progress)
             models = served_models(planned, config, metrics, group=_group(rank, planned))
         except BaseException:
             sock.close()
@@ -190,24 +184,39 @@ class AppLauncher:
 
     def _follow(self, settings: Settings, rank: int) -> None:
         """A follower rank: its share of the model, stepped by rank 0 until rank 0 stops."""
-        from pensieve_app.config import app_config, engine_config, served_entries
-        from pensieve_app.logging import configure_logging
-        from pensieve_app.serving import plan
-        from pensieve_loader import ModelStore, default_models_dir
         from pensieve_mlx import MLXEngine
 
-        top = app_config(settings)
-        configure_logging(
-            top.log_level, json=None if top.log_format == "auto" else top.log_format == "json"
-        )
-        store = ModelStore(
-            models_dir=Path(top.models_dir) if top.models_dir else default_models_dir()
-        )
-        planned = plan(served_entries(top), store, engine_config(settings))
+        planned = _planned(settings, _logged(settings), None)
         engine = MLXEngine.load(planned[0].served, planned[0].config, group=_group(rank, planned))
         log.info("rank_following", model=planned[0].name, group=engine.stats().group)
         engine.follow()
         log.info("rank_stopped")
+
+
+def _logged(settings: Settings) -> AppConfig:
+    """The top-level settings, with logging set up as they say."""
+    from pensieve_app.config import app_config
+    from pensieve_app.logging import configure_logging
+
+    top = app_config(settings)
+    fmt = top.log_format
+    configure_logging(top.log_level, json=None if fmt == "auto" else fmt == "json")
+    return top
+
+
+def _planned(
+    settings: Settings, top: AppConfig, progress: ProgressReporter | None
+) -> list[Planned]:
+    """The served models resolved (converted where needed) and planned, not yet loaded."""
+    from pensieve_app.config import engine_config, served_entries
+    from pensieve_app.serving import plan
+    from pensieve_loader import ModelStore, default_models_dir
+
+    store = ModelStore(
+        models_dir=Path(top.models_dir) if top.models_dir else default_models_dir(),
+        progress=progress,
+    )
+    return plan(served_entries(top), store, engine_config(settings))
 
 
 def _group(rank: int | None, planned: list[Planned]) -> Any:

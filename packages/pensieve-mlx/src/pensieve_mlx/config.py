@@ -47,6 +47,15 @@ class MLXEngineConfig:
     prefill_batch_size: Count = field(
         default=8, metadata={"help": "New prompts prefilled together in one batch."}
     )
+    arrival_window_s: Seconds = field(
+        default=0.01,
+        metadata={
+            "help": "When a request wakes an idle engine, how long it waits for others that "
+            "arrive with it (a burst of parallel requests), so that they are prefilled as one "
+            "batch instead of the first alone while the rest wait; it waits again while they "
+            "keep coming, at most four times this in all. 0: start at once."
+        },
+    )
     single_sequence_fast_path: bool = field(
         default=True,
         metadata={

@@ -249,9 +249,18 @@ class Worker:
             return [_Command("stop")]
         if lockstep is not None and block:
             lockstep.wake()
+        # Woken from idle by a request: the others of a burst are still being rendered on
+        # their threads. Started alone, the first would be prefilled on its own while they wait.
+        woken = block and bool(commands) and commands[0].kind == "submit"
+        window = self._config.arrival_window_s if woken else 0.0
+        deadline = time.perf_counter() + 4 * window
         while commands and commands[-1].kind != "stop":
+            wait = min(window, deadline - time.perf_counter())
             try:
-                commands.append(self._commands.get_nowait())
+                if wait > 0:
+                    commands.append(self._commands.get(timeout=wait))
+                else:
+                    commands.append(self._commands.get_nowait())
             except queue.Empty:
                 break
         if lockstep is not None:
