@@ -15,15 +15,11 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-import time
 from pathlib import Path
-
-import openai
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
-    API_KEY,
     ROOT,
     float32_copy,
     machine,
@@ -33,37 +29,20 @@ from benchmarks.common import (
     pensieve,
     write_section,
 )
-from benchmarks.workloads import PROMPTS, _one_stream
-
-
-async def _wave(
-    url: str, model: str, streams: int, tokens: int, n: int
-) -> tuple[list[float], float]:
-    async with openai.AsyncOpenAI(
-        base_url=f"{url}/v1", api_key=API_KEY, max_retries=3, timeout=900
-    ) as client:
-        await _one_stream(client, f"Hello {n}", 4, model)  # warm-up: then the server is idle
-        started = time.perf_counter()
-        results = await asyncio.gather(
-            *[
-                _one_stream(client, f"[{n}-{i}] " + PROMPTS[i % len(PROMPTS)], tokens, model)
-                for i in range(streams)
-            ]
-        )
-        wall = time.perf_counter() - started
-    return sorted(r[0] for r in results), sum(r[1] for r in results) / wall
+from benchmarks.workloads import _wave
 
 
 def _measure(url: str, model: str, args: argparse.Namespace) -> dict[str, float]:
+    # The waves of `make bench`: a lone warm-up request first, so the server is idle at the burst.
     waves = [
-        asyncio.run(_wave(url, model, args.streams, args.max_tokens, n)) for n in range(args.waves)
+        asyncio.run(_wave(url, args.streams, args.max_tokens, model, n)) for n in range(args.waves)
     ]
-    print(model, [(round(t[0], 2), round(t[-1], 2), round(r, 1)) for t, r in waves], flush=True)
+    print(model, [(round(w["ttft_first"], 2), round(w["ttft_last"], 2)) for w in waves], flush=True)
     return {
-        "first": median([t[0] for t, _ in waves]),
-        "p50": median([t[len(t) // 2] for t, _ in waves]),
-        "last": median([t[-1] for t, _ in waves]),
-        "tok_s": median([r for _, r in waves]),
+        "first": median([w["ttft_first"] for w in waves]),
+        "p50": median([w["ttft_mid"] for w in waves]),
+        "last": median([w["ttft_last"] for w in waves]),
+        "tok_s": median([w["tok_s"] for w in waves]),
     }
 
 

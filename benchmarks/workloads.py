@@ -101,11 +101,15 @@ async def _wave(
             ]
         )
         wall = time.perf_counter() - started
-    ttfts = [r[0] for r in results]
+    ttfts = sorted(r[0] for r in results)
     return {
         "tok_s": sum(r[1] for r in results) / wall,
         "ttft_p50": pct(ttfts, 0.5),
         "ttft_p95": pct(ttfts, 0.95),
+        # A burst's shape (benchmarks/burst.py): its first, middle and last first token.
+        "ttft_first": ttfts[0],
+        "ttft_mid": ttfts[len(ttfts) // 2],
+        "ttft_last": ttfts[-1],
     }
 
 
