@@ -124,8 +124,13 @@ bench-burst: install ## A burst of 8 parallel requests on an idle server: each o
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/burst.py
 
 .PHONY: bench-startup
-bench-startup: install ## Start-up to a healthy /health: the first start and the next ones, one cache dir
+bench-startup: install ## Start-up to a healthy /health: the first start and the next ones, one cache dir; then each stage of a start
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/startup.py
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/startup_stages.py
+
+.PHONY: bench-weights-read
+bench-weights-read: install ## GPU: the weights read on MLX's CPU stream vs its GPU stream (load, warm-up, decode), BENCH_ARGS="--model REF"
+	$(TEST_ENV) $(UV) run --no-sync python benchmarks/weights_read.py $(BENCH_ARGS)
 
 .PHONY: bench-distributed
 bench-distributed: install ## One model in one process and over 2 ranks (tensor, pipeline) on this machine (BENCH_ARGS="--model REF")

@@ -68,12 +68,15 @@ def keep_gpu_kernels() -> None:
     os.environ.setdefault("MLX_PTX_CACHE_DIR", str(cache_dir() / "mlx-kernels"))
 
 
-def keep_transformers_index() -> None:
-    """Keep transformers' model table in the user's cache directory (see transformers_index)."""
-    from pensieve_cli.paths import cache_dir
-    from pensieve_mlx.transformers_index import remember_transformers_index
+def prepare_transformers() -> None:
+    """Keep transformers' model table in the user's cache directory, keep PyTorch unimported.
 
-    remember_transformers_index(cache_dir() / "transformers")
+    See ``pensieve_mlx.transformers_import``.
+    """
+    from pensieve_cli.paths import cache_dir
+    from pensieve_mlx.transformers_import import prepare_transformers as prepare
+
+    prepare(cache_dir() / "transformers")
 
 
 class AppLauncher:
@@ -100,6 +103,7 @@ class AppLauncher:
         from pensieve_app import openblas
 
         openblas.load_openblas()
+        prepare_transformers()
         from pensieve_mlx import load_model
 
         try:
@@ -129,7 +133,7 @@ class AppLauncher:
 
         openblas.load_openblas()  # before anything imports MLX
         keep_gpu_kernels()
-        keep_transformers_index()  # before anything imports transformers
+        prepare_transformers()  # before anything imports transformers
         rank = launched_rank()
         if rank:
             self._follow(settings, rank)

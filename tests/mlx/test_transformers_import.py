@@ -1,8 +1,10 @@
-"""Transformers' model table kept on disk: the same table, read back by the next process."""
+"""How a start imports transformers: its model table kept on disk and read back by the next
+process; PyTorch, where installed, not imported."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,8 @@ from pathlib import Path
 _PROBE = """
 import json, sys
 from pathlib import Path
-from pensieve_mlx.transformers_index import remember_transformers_index
-remember_transformers_index(Path(sys.argv[1]))
+from pensieve_mlx.transformers_import import prepare_transformers
+prepare_transformers(Path(sys.argv[1]))
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 import transformers
 import transformers.models as models
@@ -73,3 +75,63 @@ def test_an_unreadable_kept_table_is_built_again(tmp_path: Path) -> None:
     again = _run(_PROBE, str(tmp_path))
     assert again["names"] == _run(_PLAIN)["names"]
     json.loads(kept.read_text())  # whole again
+
+
+# A stand-in PyTorch, installed as far as transformers can tell (a package and its metadata): it
+# records that it was imported, then fails as a broken install would.
+_FAKE_TORCH = """
+import os
+open(os.environ["TORCH_IMPORTED"], "w").close()
+raise ImportError("this is not PyTorch")
+"""
+
+# What mlx-lm imports to load a tokenizer, then a tokenizer loaded and used.
+_LOAD_TOKENIZER = """
+import sys
+from pathlib import Path
+if sys.argv[1] != "-":
+    from pensieve_mlx.transformers_import import prepare_transformers
+    prepare_transformers(Path(sys.argv[1]))
+from mlx_lm.tokenizer_utils import load as load_tokenizer
+tokenizer = load_tokenizer(Path(sys.argv[2]))
+print(len(tokenizer.encode("hello world")), "torch" in sys.modules)
+"""
+
+
+def _with_fake_torch(
+    tmp_path: Path, smol_path: Path, kept: str
+) -> subprocess.CompletedProcess[str]:
+    site = tmp_path / "site"
+    (site / "torch").mkdir(parents=True, exist_ok=True)
+    (site / "torch" / "__init__.py").write_text(_FAKE_TORCH)
+    meta = site / "torch-2.9.0.dist-info"
+    meta.mkdir(exist_ok=True)
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 2.9.0\n")
+    marker = tmp_path / "torch-imported"
+    marker.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), *sys.path]),
+        "TORCH_IMPORTED": str(marker),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", _LOAD_TOKENIZER, kept, str(smol_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_an_installed_pytorch_is_not_imported_to_load_a_tokenizer(
+    tmp_path: Path, smol_path: Path
+) -> None:
+    plain = _with_fake_torch(tmp_path, smol_path, "-")
+    assert (tmp_path / "torch-imported").exists(), "transformers imports an installed PyTorch"
+    assert plain.returncode != 0
+
+    prepared = _with_fake_torch(tmp_path, smol_path, str(tmp_path / "kept"))
+    assert prepared.returncode == 0, prepared.stderr
+    assert not (tmp_path / "torch-imported").exists()
+    count, imported = prepared.stdout.split()
+    assert int(count) > 0
+    assert imported == "False"

@@ -1,15 +1,26 @@
-"""Transformers' table of its models, kept on disk so a start does not rebuild it twice.
+"""How a start imports transformers: its model table kept on disk, and PyTorch left alone.
 
-mlx-lm loads tokenizers through ``transformers``, and importing ``transformers`` builds the table
-behind its lazy ``transformers.models`` by reading every model file it ships (3,382 files in
-5.25) and searching each for ``__all__``; ``from transformers import AutoTokenizer`` then builds
-the same table again for the ``models`` package itself. Both together took 0.9 s of a 2.4 s start
-on two CPU cores, and nothing in transformers turns them off or keeps the result. So the one
-function that reads the ``models`` directory is wrapped, in this process only: its result is
-computed once per installation of transformers, kept as JSON in Pensieve's cache directory, and
-read back (a fresh copy for each caller) by later starts. The file is keyed by the directory's
-path and modification times, so an upgraded transformers rebuilds it; a file that does not read
-is rebuilt; any surprise in transformers' shape leaves its function as it was.
+mlx-lm loads tokenizers through ``transformers``, and two costs of importing it buy Pensieve
+nothing; neither has a switch in transformers 5, so the module that holds both,
+``transformers.utils.import_utils``, is adjusted as it loads, in this process only:
+
+- **Its table of models.** Importing ``transformers`` builds the table behind its lazy
+  ``transformers.models`` by reading every model file it ships (3,382 files in 5.25) and
+  searching each for ``__all__``; ``from transformers import AutoTokenizer`` then builds the same
+  table again for the ``models`` package itself. Both together took 0.9 s of a 2.4 s start on
+  two CPU cores. The one function that reads the ``models`` directory is wrapped: its result is
+  computed once per installation of transformers, kept as JSON in Pensieve's cache directory,
+  and read back (a fresh copy for each caller) by later starts. The file is keyed by the
+  directory's path and modification times, so an upgraded transformers rebuilds it; a file that
+  does not read is rebuilt.
+- **PyTorch and scikit-learn.** Where they are installed, transformers imports them (and through
+  them sympy, triton, pandas, scipy) while mlx-lm imports its tokenizer classes, to offer PyTorch
+  models and generation helpers that an MLX server never calls: 8.8 s of a 14 s start on the GPU
+  machine (docs/benchmarks.md, "Start-up stages"). Transformers decides what is installed through
+  one function, ``_is_package_available``; it is wrapped to report these frameworks absent, to
+  transformers only: anything else may still import them.
+
+Any surprise in transformers' shape leaves its functions as they were.
 """
 
 from __future__ import annotations
@@ -27,10 +38,15 @@ from typing import Any
 
 _MODULE = "transformers.utils.import_utils"
 _FUNCTION = "create_import_structure_from_path"
+_AVAILABLE = "_is_package_available"
+UNUSED_FRAMEWORKS = frozenset(
+    {"torch", "torchvision", "torchaudio", "sklearn", "tensorflow", "flax", "jax"}
+)
+"""Packages transformers is told are not installed: it would import them for nothing."""
 
 
-def remember_transformers_index(directory: Path) -> None:
-    """Keep transformers' model table in ``directory`` for this process and later ones.
+def prepare_transformers(directory: Path) -> None:
+    """Keep transformers' model table in ``directory``; hide the frameworks it need not import.
 
     Call before anything imports ``transformers``; later it does nothing.
     """
@@ -59,7 +75,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
-    """Runs the module as usual, then wraps its directory reader (before anyone binds it)."""
+    """Runs the module as usual, then wraps two of its functions (before anyone binds them)."""
 
     def __init__(self, fullname: str, path: str, directory: Path) -> None:
         super().__init__(fullname, path)
@@ -71,6 +87,19 @@ class _Loader(importlib.machinery.SourceFileLoader):
         if callable(original):
             models = Path(self.path).resolve().parents[1] / "models"
             setattr(module, _FUNCTION, _kept(original, models, self.directory))
+        available = getattr(module, _AVAILABLE, None)
+        if callable(available):
+            setattr(module, _AVAILABLE, _without_unused(available))
+
+
+def _without_unused(original: Callable[..., Any]) -> Callable[..., Any]:
+    # Its callers read the global at each call, so every availability check goes through this.
+    def _is_package_available(pkg_name: str, return_version: bool = False) -> Any:
+        if pkg_name.split(".")[0] in UNUSED_FRAMEWORKS:
+            return (False, "N/A") if return_version else (False, None)
+        return original(pkg_name, return_version)
+
+    return _is_package_available
 
 
 def _kept(original: Callable[[Any], Any], models: Path, directory: Path) -> Callable[[Any], Any]:
