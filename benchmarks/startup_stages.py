@@ -32,7 +32,7 @@ STAGES = {
     "import_mlx": "`import mlx.core`",
     "device_init": "first device operation (CUDA context, MLX's device state)",
     "import_engine": "`import pensieve_mlx` (mlx-lm, transformers)",
-    "load_weights": "weights loaded onto the device",
+    "load_weights": "`load_model`: tokenizer, model and its weights on the device",
     "warm_up": "the engine's warm-up (GPU only), kernels read from the kept cache",
     "warm_up_again": "the same warm-up once more (every kernel already loaded)",
     "server_imports": "the HTTP server's imports",
