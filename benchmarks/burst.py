@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (
     ROOT,
     float32_copy,
-    machine,
+    machine_label,
     median,
     mlx_lm_server,
     on_cpu,
@@ -67,8 +67,7 @@ def main() -> None:
             rows[label] = _measure(url, "local-model", args)
     with mlx_lm_server(weights, args.streams) as url:
         rows["`mlx_lm.server`"] = _measure(url, "default_model", args)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## A burst of {args.streams} requests: {label}"
     table = [
         "| server | first request's TTFT | median TTFT | last TTFT | aggregate tok/s |",

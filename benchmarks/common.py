@@ -207,6 +207,12 @@ def machine() -> dict[str, str]:
     }
 
 
+def machine_label(label: str | None = None) -> str:
+    """The machine a section's heading names: ``label`` if given, else the GPU, else the CPU."""
+    facts = machine()
+    return label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, float32_copy, machine, on_cpu, pensieve, write_section
+from benchmarks.common import ROOT, float32_copy, machine_label, on_cpu, pensieve, write_section
 from benchmarks.workloads import http_decode_rate, raw_decode_rate
 
 
@@ -67,8 +67,7 @@ def main() -> None:
         with pensieve(weights, *extra) as (url, _):
             rates[label] = http_decode_rate(url, args.tokens, args.runs)
             print(f"pensieve, {label}: {rates[label]:.1f} tok/s", flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Batch-1 decode paths: {label}"
     measured = [("raw `mlx_lm.stream_generate`", raw)]
     measured += [(f"Pensieve `/v1/messages`, {k}", v) for k, v in rates.items()]

@@ -28,7 +28,7 @@ from benchmarks.common import (
     ROOT,
     WORK,
     float32_copy,
-    machine,
+    machine_label,
     median,
     on_cpu,
     pensieve,
@@ -126,8 +126,7 @@ def main() -> None:
         except RuntimeError:  # a split this model cannot make: the server's log says why
             skipped[name] = _why_not_started()
     reference = results["one process"]["text"]
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Distributed: {label}, {resolved.name}"
     levels = args.levels
     rows = []

@@ -32,7 +32,7 @@ from benchmarks.common import (
     API_KEY,
     ROOT,
     float32_copy,
-    machine,
+    machine_label,
     median,
     on_cpu,
     pensieve,
@@ -146,8 +146,7 @@ def main() -> None:
 
 
 def render(results: dict[str, dict[str, float]], long_tokens: int, model: str) -> str:
-    facts = machine()
-    where = facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    where = machine_label()
     rows = [
         "| | short request TTFT alone | during a long prefill | ratio | stream tok/s alone "
         "| during a long prefill |",

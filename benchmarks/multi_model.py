@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (
     ROOT,
     float32_copy,
-    machine,
+    machine_label,
     median,
     on_cpu,
     pensieve,
@@ -106,8 +106,7 @@ def main() -> None:
             url, args.runs, args.max_tokens, "claude-haiku-4-5"
         )
         print("to fast", results["side requests to the fast model"], flush=True)
-    facts = machine()
-    where = facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    where = machine_label()
     rows = [
         "| setting | main stream tok/s | of alone | side requests per stream | side TTFT p50 |",
         "|---|---|---|---|---|",

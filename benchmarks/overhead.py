@@ -23,7 +23,7 @@ from benchmarks.common import (
     ROOT,
     WORK,
     float32_copy,
-    machine,
+    machine_label,
     mlx_lm_server,
     on_cpu,
     pensieve,
@@ -76,8 +76,7 @@ def main() -> None:
     with mlx_lm_server(model, max(levels)) as url:
         theirs = concurrency(url, levels, args.max_tokens, "default_model", args.waves)
         print(f"mlx_lm.server: {theirs}", flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Serving overhead: {label}"
     rows = [
         "| streams | Pensieve tok/s | `mlx_lm.server` tok/s | ratio | TTFT p50 Pensieve / peer (s) |",

@@ -27,7 +27,7 @@ from benchmarks.common import (
     API_KEY,
     ROOT,
     float32_copy,
-    machine,
+    machine_label,
     median,
     on_cpu,
     pensieve,
@@ -132,8 +132,7 @@ def main() -> None:
         with pensieve(weights, *extra) as (url, _):
             runs[label] = measure(url, args.runs, args.max_tokens)
             print(label, {k: round(v[0], 3) for k, v in runs[label].items()}, flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Speculation: {label}, {resolved.name}"
     rows = [
         "| request | speculation | decode time | speed-up | drafts accepted | same text |",

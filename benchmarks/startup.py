@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, WORK, machine, median, pensieve, write_section
+from benchmarks.common import ROOT, WORK, machine_label, median, pensieve, write_section
 
 
 def main() -> None:
@@ -49,8 +49,7 @@ def main() -> None:
         with server as (_, seconds):
             times.append(seconds)
         print(f"start {n + 1}: {seconds:.2f} s", flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Start-up: {label}"
     later = times[1:]
     section = (

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, WORK, machine, median, write_section
+from benchmarks.common import ROOT, WORK, machine_label, median, write_section
 
 STAGES = {
     "interpreter": "Python up to the first line",
@@ -109,8 +109,7 @@ def main() -> None:
         ).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
         print(f"start {n + 1}: {runs[-1]}", flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Start-up stages: {label}"
     rows = [
         f"| {STAGES[name]} | {median([r[name] for r in runs]):.2f} |"

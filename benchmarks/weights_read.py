@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, machine, median, write_section
+from benchmarks.common import ROOT, machine_label, median, write_section
 
 
 def child(model: Path, stream: str) -> None:
@@ -90,8 +90,7 @@ def main() -> None:
         for stream in ("gpu", "cpu"):
             runs[stream].append(one(stream))
             print(f"round {n + 1}, {stream} stream: {runs[stream][-1]}", flush=True)
-    facts = machine()
-    label = args.device_label or facts["gpu"] or f"{facts['cpu']}, {facts['cores']} cores (CPU)"
+    label = machine_label(args.device_label)
     heading = f"## Reading the weights: {label}"
 
     def row(stream: str, name: str) -> str:
