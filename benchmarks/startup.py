@@ -15,11 +15,20 @@ import datetime as dt
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, WORK, machine_label, median, pensieve, write_section
+from benchmarks.common import (
+    ROOT,
+    WORK,
+    machine_label,
+    median,
+    pensieve,
+    stream_message,
+    write_section,
+)
 
 
 def main() -> None:
@@ -44,11 +53,16 @@ def main() -> None:
     # One user's cache: the engine's kept weights and MLX's kernels (the launcher's defaults).
     os.environ["MLX_PTX_CACHE_DIR"] = str(kept / "mlx-kernels")
     times: list[float] = []
+    answers: list[float] = []
     for n in range(args.starts):
         server = pensieve(resolved.path, cache_dir=kept, weights_cache=kept / "weights")
-        with server as (_, seconds):
+        with server as (url, seconds):
             times.append(seconds)
-        print(f"start {n + 1}: {seconds:.2f} s", flush=True)
+            # Sent the moment /health is healthy: what start-up work still runs, it waits for.
+            began = time.perf_counter()
+            stream_message(url, "Say hi.", 4)
+            answers.append(seconds + time.perf_counter() - began)
+        print(f"start {n + 1}: {seconds:.2f} s, first answer at {answers[-1]:.2f} s", flush=True)
     label = machine_label(args.device_label)
     heading = f"## Start-up: {label}"
     later = times[1:]
@@ -58,15 +72,23 @@ def main() -> None:
         f"UTC, {resolved.name}): `pensieve start` to a healthy `/health`, {args.starts} starts "
         f"in a row with one cache directory {'an earlier run filled' if args.keep else 'that starts empty'} "
         "(kept weights, MLX's kernels).\n\n"
-        "| start | seconds |\n|---|---|\n"
+        "| start | to a healthy `/health` (s) | to the first answer (s) |\n|---|---|---|\n"
         + (
-            f"| kept from an earlier run, median of {len(times)} | {median(times):.2f} |\n"
+            f"| kept from an earlier run, median of {len(times)} | {median(times):.2f} "
+            f"| {median(answers):.2f} |\n"
             if args.keep
-            else f"| first (nothing kept yet) | {times[0]:.2f} |\n"
-            + (f"| next ones, median of {len(later)} | {median(later):.2f} |\n" if later else "")
+            else f"| first (nothing kept yet) | {times[0]:.2f} | {answers[0]:.2f} |\n"
+            + (
+                f"| next ones, median of {len(later)} | {median(later):.2f} "
+                f"| {median(answers[1:]):.2f} |\n"
+                if later
+                else ""
+            )
         )
         + "\n"
-        + "Goal: <= 2 s with an already converted model.\n"
+        + "The first answer: a 4-token reply to a request sent the moment `/health` is healthy "
+        "(what start-up work still runs then, such as the GPU warm-up, it waits for). "
+        "Goal: <= 2 s to healthy with an already converted model.\n"
     )
     write_section(args.output, heading, section)
     print(section)

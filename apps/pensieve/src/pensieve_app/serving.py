@@ -46,12 +46,17 @@ class Planned:
     def builder(self, metrics: MetricsRegistry, group: Any = None) -> Callable[[], Engine]:
         """Loads its engine (``group``: as rank 0 of it), measured under its served name."""
         from pensieve_metrics import InstrumentedEngine
-        from pensieve_mlx import MLXEngine
 
         served = self.served
 
         def build() -> Engine:
-            engine = MLXEngine.load(served, self.config, group=group)
+            # MLX alone: the weights are read during the engine's imports (read_ahead.py).
+            from pensieve_mlx.read_ahead import read_ahead
+
+            read = read_ahead(served.path, self.config.precision) if group is None else None
+            from pensieve_mlx import MLXEngine
+
+            engine = MLXEngine.load(served, self.config, group=group, read=read)
             return InstrumentedEngine(engine, metrics, self.name)
 
         return build

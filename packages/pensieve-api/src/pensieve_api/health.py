@@ -67,6 +67,8 @@ class HealthResponse(WireOut):
     ranks: list[RankHealth] = msgspec.field(default_factory=list)
     error: str = ""
     """Why the server cannot serve (``status`` is then ``unavailable``)."""
+    warming_up: bool = False
+    """The default model's start-up work still runs: it serves, and a first request waits."""
 
 
 health_decoder = msgspec.json.Decoder(HealthResponse)

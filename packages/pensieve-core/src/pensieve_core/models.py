@@ -63,3 +63,5 @@ class EngineStats:
     """The group's processes (none when the engine runs in one)."""
     unavailable: str = ""
     """Why the engine cannot serve at all now (a rank of its group is gone)."""
+    warming_up: bool = False
+    """Its start-up work still runs (GPU kernels loading); requests queue until it ends."""

@@ -18,8 +18,9 @@ from pensieve_mlx.config import MLXEngineConfig, ServedModel
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 if TYPE_CHECKING:
+    from pensieve_mlx.device import device_name
     from pensieve_mlx.engine import MLXEngine
-    from pensieve_mlx.loading import LoadedModel, describe_precision, device_name, load_model
+    from pensieve_mlx.loading import LoadedModel, describe_precision, load_model
 
 __all__ = (
     "LoadedModel",
@@ -41,7 +42,11 @@ def __getattr__(name: str) -> Any:
         from pensieve_mlx.engine import MLXEngine
 
         return MLXEngine
-    if name in ("LoadedModel", "describe_precision", "device_name", "load_model"):
+    if name == "device_name":
+        from pensieve_mlx.device import device_name
+
+        return device_name
+    if name in ("LoadedModel", "describe_precision", "load_model"):
         from pensieve_mlx import loading
 
         return getattr(loading, name)

@@ -38,6 +38,7 @@ from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.prefix_disk import DiskPrefixes, model_identity
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
 from pensieve_mlx.prose import ForcedPrefix, ProseStart, prose_start_mask
+from pensieve_mlx.read_ahead import ReadAhead
 from pensieve_mlx.sampling import sampler_for
 from pensieve_mlx.stops import StopMatcher
 from pensieve_mlx.text_stream import TextRouter
@@ -118,7 +119,6 @@ class MLXEngine:
                 identity=identity,
                 max_bytes=config.prefix_cache_disk_bytes,
             )
-        warm_up(loaded.model, config, self._vocab_size)  # GPU devices only: see warmup.py
         self._worker = Worker(
             loaded.model,
             self._eos_ids,
@@ -127,24 +127,33 @@ class MLXEngine:
             draft=draft.model if draft else None,
             lockstep=lockstep,
             follow=self._job if lockstep is not None and lockstep.rank > 0 else None,
+            # GPU devices only (see warmup.py), on the worker thread before its first request.
+            warm_up=(lambda: warm_up(loaded.model, config, self._vocab_size))
+            if loaded.device != "cpu"
+            else None,
         )
         if lockstep is not None and lockstep.rank == 0:
             lockstep.watch(self._worker.lose)
 
     @classmethod
     def load(
-        cls, served: ServedModel, config: MLXEngineConfig | None = None, *, group: Any = None
+        cls,
+        served: ServedModel,
+        config: MLXEngineConfig | None = None,
+        *,
+        group: Any = None,
+        read: ReadAhead | None = None,
     ) -> MLXEngine:
         """Load the model directory ``served.path``.
 
         ``group``: this process is one rank of an ``mx.distributed`` group (``distributed.py``),
-        and keeps its share of the model.
+        and keeps its share of the model. ``read``: its weights, read while this was imported.
         """
         config = config or MLXEngineConfig()
         cache = Path(config.weights_cache_dir) if config.weights_cache_dir else None
         if group is not None:
             return cls._load_rank(served, config, cache, group)
-        loaded = load_model(served.path, config.precision, weights_cache=cache)
+        loaded = load_model(served.path, config.precision, weights_cache=cache, read=read)
         draft = None
         if config.drafting == "draft-model":
             if not config.draft_model:
@@ -213,6 +222,7 @@ class MLXEngine:
             model_bytes=self._model_bytes,
             drafted_tokens=self._worker.drafted_tokens,
             accepted_draft_tokens=self._worker.accepted_draft_tokens,
+            warming_up=self._worker.warming_up,
             group=self._lockstep.describe() if self._lockstep is not None else "",
             ranks=tuple(
                 RankStats(

@@ -21,6 +21,8 @@ from mlx_lm.utils import dequantize_model
 
 from pensieve_core import ModelLoadError
 from pensieve_mlx.config import Precision
+from pensieve_mlx.device import device_name, reading_device, target_precision
+from pensieve_mlx.read_ahead import ReadAhead
 
 log = structlog.get_logger()
 
@@ -36,22 +38,10 @@ class LoadedModel:
     load_time_s: float
 
 
-def device_name() -> str:
-    """``cpu``, ``metal`` or ``cuda``: where MLX runs by default."""
-    if mx.default_device() == mx.cpu:
-        return "cpu"
-    return "metal" if mx.metal.is_available() else "cuda"
-
-
 def _reading_stream(device: str) -> contextlib.AbstractContextManager[Any]:
-    """Where the stored weights are read: on CUDA, by MLX's CPU stream.
-
-    MLX reads a file on the stream its arrays are made for. On an H100 the 3.9 GB of a 4-bit 7B
-    model took 2.8 s on the GPU stream (MLX's default) and 1.0 s on the CPU stream, into the same
-    unified memory; the pages then move to the GPU on first use, which the engine's warm-up pays
-    (+0.3 s), and decoding is as fast either way (``benchmarks/weights_read.py``).
-    """
-    return mx.stream(mx.cpu) if device == "cuda" else contextlib.nullcontext()
+    """MLX's default stream for the stored weights' reads (``device.reading_device``)."""
+    where = reading_device(device)
+    return mx.stream(where) if where != mx.default_device() else contextlib.nullcontext()
 
 
 def _cast(model: nn.Module, dtype: mx.Dtype) -> None:
@@ -64,13 +54,6 @@ def _cast(model: nn.Module, dtype: mx.Dtype) -> None:
 def _is_quantized(model: nn.Module) -> bool:
     quantized = (nn.QuantizedLinear, nn.QuantizedEmbedding, QuantizedSwitchLinear)  # experts too
     return any(isinstance(m, quantized) for _, m in model.named_modules())
-
-
-def target_precision(precision: Precision, device: str) -> str:
-    """The precision ``auto`` picks: float32 on the CPU, the stored weights on Metal and CUDA."""
-    if precision != "auto":
-        return precision
-    return "float32" if device == "cpu" else "quantized"
 
 
 def describe_precision(stored: str, precision: Precision = "auto") -> str:
@@ -103,6 +86,26 @@ def _keep(model: nn.Module, target: Path) -> None:
     except OSError:
         partial.unlink(missing_ok=True)
         log.warning("converted_weights_not_kept", exc_info=True, path=str(target))
+
+
+def _adopt(model: nn.Module, read: ReadAhead) -> bool:
+    """Put the arrays ``read`` ahead in place of the lazy ones mlx-lm made; whether it did.
+
+    The same steps as mlx-lm's ``load_model`` (the model's ``sanitize``, then a strict
+    ``load_weights``, which checks every name and shape before it changes anything), so the
+    model ends up as mlx-lm would have filled it; on a mismatch its lazy arrays stay.
+    """
+    weights = read.take()
+    if weights is None:
+        return False
+    if hasattr(model, "sanitize"):
+        weights = model.sanitize(weights)
+    try:
+        model.load_weights(list(weights.items()), strict=True)
+    except ValueError:
+        log.warning("read_ahead_not_used", path=str(read.path), exc_info=True)
+        return False
+    return True
 
 
 Shard = Callable[[nn.Module], str]
@@ -145,12 +148,14 @@ def load_model(
     *,
     weights_cache: Path | None = None,
     shard: Shard | None = None,
+    read: ReadAhead | None = None,
 ) -> LoadedModel:
     """Load ``path`` and hold its weights as ``precision`` demands.
 
     ``weights_cache``: where quantized weights dequantized for this device (the CPU's float32)
     are kept, so a later start reads them instead of converting again (SmolLM2 on 2 cores: 2.4 s
-    of dequantizing against 0.3 s of reading).
+    of dequantizing against 0.3 s of reading). ``read``: the stored weights, read ahead while
+    the engine was imported (``read_ahead.py``); used where they are held as stored.
 
     Raises:
         ModelLoadError: mlx-lm could not build or fill the model.
@@ -165,6 +170,8 @@ def load_model(
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     wanted = target_precision(precision, device)
     quantized = _is_quantized(model)
+    if read is not None and not (wanted == "quantized" and shard is None and _adopt(model, read)):
+        read.take()  # not used: its arrays go now
     try:
         model, held = _hold(model, path, wanted, quantized, weights_cache, shard)
     except (ValueError, RuntimeError) as e:  # weights that cannot be read

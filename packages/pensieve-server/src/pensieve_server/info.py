@@ -116,6 +116,7 @@ async def health(request: Request) -> Response:
             for r in stats.ranks
         ],
         error=stats.unavailable,
+        warming_up=stats.warming_up,
     )
     if stats.unavailable:  # a group that lost a rank: load balancers and `status` must see it
         body = msgspec.structs.replace(body, status="unavailable")
