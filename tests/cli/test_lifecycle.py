@@ -46,6 +46,7 @@ def test_detach_status_request_stop(tmp_path: Path) -> None:
         report = json.loads(status.stdout)
         assert report["running"] is True
         assert report["model"] == "smollm2-135m-instruct"
+        assert report["warming_up"] is False  # the CPU has no warm-up
         body = {
             "model": "claude-x",
             "max_tokens": 5,
