@@ -66,7 +66,8 @@ def test_a_draft_of_another_vocabulary_is_refused_at_load(smol_path: Path, tmp_p
     # SmolLM2's tokens with two ids swapped: the same count, another vocabulary (and 4x faster
     # to build than a real other one, Qwen's 152k tokens).
     vocab = smollm_vocab()
-    tokens = list(vocab["tokens"])  # type: ignore[call-overload]
+    tokens = vocab["tokens"]
+    assert isinstance(tokens, list)
     tokens[1000], tokens[1001] = tokens[1001], tokens[1000]
     write_tiny_llama(tmp_path / "other.gguf", {**vocab, "tokens": tokens}, hidden=64, layers=1)
     other = convert_gguf(tmp_path / "other.gguf", tmp_path / "other")
