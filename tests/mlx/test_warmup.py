@@ -43,6 +43,15 @@ def test_the_cpu_is_not_warmed_up_and_keeps_its_attention(tiny_model_path: Path)
     assert os.environ.get(CUDNN_ATTENTION) == before
 
 
+def _engine_to_warm(path: Path) -> MLXEngine:
+    """An engine on ``path`` that runs its warm-up (as on a GPU: the CPU has nothing to warm)."""
+    loaded = load_model(path)
+    loaded.device = "gpu"
+    summary = validate_model_dir(path)
+    served = ServedModel("tiny", path, summary.context_length, summary.supports_tools)
+    return MLXEngine(loaded, served=served, config=MLXEngineConfig())
+
+
 @pytest.mark.anyio
 async def test_the_warm_up_runs_on_the_worker_while_the_engine_serves(
     tiny_model_path: Path, tiny_engine: MLXEngine, monkeypatch: pytest.MonkeyPatch
@@ -57,11 +66,7 @@ async def test_the_warm_up_runs_on_the_worker_while_the_engine_serves(
         release.wait(30)
 
     monkeypatch.setattr(engine_module, "warm_up", held_warm_up)
-    loaded = load_model(tiny_model_path)
-    loaded.device = "gpu"  # what the engine warms up (the CPU has nothing to warm)
-    summary = validate_model_dir(tiny_model_path)
-    served = ServedModel("tiny", tiny_model_path, summary.context_length, summary.supports_tools)
-    engine = MLXEngine(loaded, served=served, config=MLXEngineConfig())
+    engine = _engine_to_warm(tiny_model_path)
     try:
         assert running.wait(10)
         assert engine.stats().warming_up
@@ -86,11 +91,7 @@ def test_a_failed_warm_up_leaves_the_engine_serving(
         raise RuntimeError("out of memory on purpose")
 
     monkeypatch.setattr(engine_module, "warm_up", failing_warm_up)
-    loaded = load_model(tiny_model_path)
-    loaded.device = "gpu"
-    summary = validate_model_dir(tiny_model_path)
-    served = ServedModel("tiny", tiny_model_path, summary.context_length, summary.supports_tools)
-    engine = MLXEngine(loaded, served=served, config=MLXEngineConfig())
+    engine = _engine_to_warm(tiny_model_path)
     try:
         _, finished, _ = asyncio.run(collect(engine.start(ask("Hello there", max_tokens=4))))
         assert finished.usage.completion_tokens > 0
