@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 # Each run is a fresh interpreter: the wrapper has to be in place before transformers imports.
 # It prints what transformers' lazy ``models`` package offers and whether the wrapper was used.
 _PROBE = """
 import json, sys
 from pathlib import Path
+from typing import Any
 from pensieve_mlx.transformers_import import prepare_transformers
 prepare_transformers(Path(sys.argv[1]))
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
@@ -89,6 +91,7 @@ raise ImportError("this is not PyTorch")
 _LOAD_TOKENIZER = """
 import sys
 from pathlib import Path
+from typing import Any
 if sys.argv[1] != "-":
     from pensieve_mlx.transformers_import import prepare_transformers
     prepare_transformers(Path(sys.argv[1]))
@@ -135,3 +138,88 @@ def test_an_installed_pytorch_is_not_imported_to_load_a_tokenizer(
     count, imported = prepared.stdout.split()
     assert int(count) > 0
     assert imported == "False"
+
+
+# transformers 5.7 to 5.22 build their map of installed distributions as the module loads.
+_EAGER_IMPORT_UTILS = """
+import importlib.metadata
+PACKAGE_DISTRIBUTION_MAPPING = importlib.metadata.packages_distributions()
+"""
+
+# Counts how often the real map is built while that module (or the installed one) loads.
+_DISTRIBUTIONS_PROBE = """
+import importlib.metadata, json, sys
+from pathlib import Path
+from typing import Any
+built = []
+real = importlib.metadata.packages_distributions
+def counted():
+    built.append(1)
+    return real()
+importlib.metadata.packages_distributions = counted
+from pensieve_mlx.transformers_import import prepare_transformers
+prepare_transformers(Path(sys.argv[1]))
+import transformers.utils.import_utils as utils
+if hasattr(utils, "PACKAGE_DISTRIBUTION_MAPPING"):
+    mapping = utils.PACKAGE_DISTRIBUTION_MAPPING
+else:
+    mapping = utils._package_distribution_mapping()
+print(json.dumps({
+    "map": mapping,
+    "built": len(built),
+    "restored": importlib.metadata.packages_distributions is counted,
+    "truth": real(),
+}))
+"""
+
+
+def _distributions(kept: Path, site: Path | None = None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(site), *sys.path])
+    done = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTIONS_PROBE, str(kept)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_distribution_map_built_at_import_is_kept_until_an_install_changes(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    (site / "transformers" / "utils").mkdir(parents=True)
+    (site / "transformers" / "__init__.py").write_text("")
+    (site / "transformers" / "utils" / "__init__.py").write_text("")
+    (site / "transformers" / "utils" / "import_utils.py").write_text(_EAGER_IMPORT_UTILS)
+    kept = tmp_path / "kept"
+
+    first = _distributions(kept, site)
+    assert first["built"] == 1
+    assert first["map"] == first["truth"]
+    assert first["restored"] is True, "importlib.metadata is left as it was"
+    assert (kept / "transformers-distributions.json").is_file()
+
+    second = _distributions(kept, site)
+    assert second["built"] == 0, "read back"
+    assert second["map"] == second["truth"]
+
+    meta = site / "probe_dist-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: probe-dist\nVersion: 1.0\n")
+    (meta / "top_level.txt").write_text("probe_module\n")
+    third = _distributions(kept, site)
+    assert third["built"] == 1, "an install changed the directory: built again"
+    assert third["map"]["probe_module"] == ["probe-dist"]
+    assert third["map"] == third["truth"]
+
+
+def test_the_installed_transformers_gets_the_kept_distribution_map(tmp_path: Path) -> None:
+    first = _distributions(tmp_path)
+    assert first["map"] == first["truth"]
+    assert (tmp_path / "transformers-distributions.json").is_file()
+    assert _distributions(tmp_path)["built"] == 0
