@@ -146,7 +146,10 @@ def _kept_distributions(
 ) -> dict[str, list[str]]:
     """``build()`` (``importlib.metadata.packages_distributions``), kept in ``directory``."""
     key = hashlib.sha256()
-    here = os.getcwd()
+    try:
+        here = os.getcwd()
+    except OSError:  # removed while this runs
+        here = ""
     for entry in sys.path:
         # The working directory is left out: it changes with every file a user saves there.
         if entry in ("", here):
