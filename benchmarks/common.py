@@ -48,8 +48,9 @@ def wait_http(url: str, path: str, timeout: float, alive: object = None) -> floa
 
 @contextmanager
 def process(
-    argv: list[str], log: Path, env: dict[str, str] | None = None
+    argv: list[str], log: Path, env: dict[str, str] | None = None, *, kill: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` running, its output in ``log``; stopped on exit (``kill``: at once, no shutdown)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -58,6 +59,8 @@ def process(
         try:
             yield proc
         finally:
+            if kill:
+                proc.kill()
             proc.terminate()
             try:
                 proc.wait(timeout=30)
@@ -71,11 +74,13 @@ def pensieve(
     *extra: str,
     cache_dir: Path | None = None,
     weights_cache: Path | None = None,
+    kill: bool = False,
 ) -> Iterator[tuple[str, float]]:
     """A Pensieve server; yields its URL and the seconds from launch to a healthy /health.
 
     ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart);
-    ``weights_cache`` the dequantized weights (default: one shared by every benchmark).
+    ``weights_cache`` the dequantized weights (default: one shared by every benchmark);
+    ``kill``: stopped by SIGKILL, not waiting for a shutdown (or a GPU warm-up) to end.
     """
     port = free_port()
     argv = [
@@ -98,7 +103,7 @@ def pensieve(
         "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(weights_cache or WORK / "weights"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
-    with process(argv, WORK / f"pensieve-{port}.log", env) as proc:
+    with process(argv, WORK / f"pensieve-{port}.log", env, kill=kill) as proc:
         url = f"http://127.0.0.1:{port}"
         startup = wait_http(url, "/health", 600, alive=lambda: proc.poll() is None)
         yield url, startup

@@ -46,6 +46,12 @@ def main() -> None:
         help="Start from the cache directory an earlier run left (kept weights and kernels): "
         "every start is a later one.",
     )
+    parser.add_argument(
+        "--healthy-only",
+        action="store_true",
+        help="No first answer: each server is killed once healthy (a start on an empty GPU "
+        "kernel cache is then not waited for).",
+    )
     args = parser.parse_args()
     from pensieve_loader import ModelStore
 
@@ -57,21 +63,28 @@ def main() -> None:
     os.environ["MLX_PTX_CACHE_DIR"] = str(kept / "mlx-kernels")
     times: list[float] = []
     answers: list[float] = []
+
+    def shown(answer: float) -> str:
+        return "-" if args.healthy_only else f"{answer:.2f}"
+
     marks: dict[str, list[float]] = {name: [] for name in EVENTS}
     for n in range(args.starts):
-        server = pensieve(resolved.path, cache_dir=kept, weights_cache=kept / "weights")
+        server = pensieve(
+            resolved.path, cache_dir=kept, weights_cache=kept / "weights", kill=args.healthy_only
+        )
         launched = time.time()
         with server as (url, seconds):
             times.append(seconds)
             # Sent the moment /health is healthy: what start-up work still runs, it waits for.
             began = time.perf_counter()
-            stream_message(url, "Say hi.", 4)
+            if not args.healthy_only:
+                stream_message(url, "Say hi.", 4)
             answers.append(seconds + time.perf_counter() - began)
         seen = _timeline(WORK / f"pensieve-{url.rsplit(':', 1)[1]}.log", launched)
         for name, at in seen.items():
             marks[name].append(at)
         print(
-            f"start {n + 1}: {seconds:.2f} s, first answer at {answers[-1]:.2f} s; "
+            f"start {n + 1}: {seconds:.2f} s, first answer at {shown(answers[-1])} s; "
             + ", ".join(f"{EVENTS[k]} at {v:.2f} s" for k, v in seen.items()),
             flush=True,
         )
@@ -80,19 +93,19 @@ def main() -> None:
     later = times[1:]
     section = (
         f"{heading}\n\n`python benchmarks/startup.py --starts {args.starts}"
-        f"{' --keep' if args.keep else ''}` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
+        f"{' --keep' if args.keep else ''}{' --healthy-only' if args.healthy_only else ''}` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} "
         f"UTC, {resolved.name}): `pensieve start` to a healthy `/health`, {args.starts} starts "
         f"in a row with one cache directory {'an earlier run filled' if args.keep else 'that starts empty'} "
         "(kept weights, MLX's kernels).\n\n"
         "| start | to a healthy `/health` (s) | to the first answer (s) |\n|---|---|---|\n"
         + (
             f"| kept from an earlier run, median of {len(times)} | {median(times):.2f} "
-            f"| {median(answers):.2f} |\n"
+            f"| {shown(median(answers))} |\n"
             if args.keep
-            else f"| first (nothing kept yet) | {times[0]:.2f} | {answers[0]:.2f} |\n"
+            else f"| first (nothing kept yet) | {times[0]:.2f} | {shown(answers[0])} |\n"
             + (
                 f"| next ones, median of {len(later)} | {median(later):.2f} "
-                f"| {median(answers[1:]):.2f} |\n"
+                f"| {shown(median(answers[1:]))} |\n"
                 if later
                 else ""
             )
