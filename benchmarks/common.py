@@ -61,7 +61,8 @@ def process(
         finally:
             if kill:
                 proc.kill()
-            proc.terminate()
+            else:
+                proc.terminate()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
