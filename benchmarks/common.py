@@ -79,7 +79,8 @@ def pensieve(
 ) -> Iterator[tuple[str, float]]:
     """A Pensieve server; yields its URL and the seconds from launch to a healthy /health.
 
-    ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart);
+    ``cache_dir`` keeps the prefix snapshots (pass the same one to measure a restart) and,
+    where given, the tokenizers (default: one directory shared by every benchmark);
     ``weights_cache`` the dequantized weights (default: one shared by every benchmark);
     ``kill``: stopped by SIGKILL, not waiting for a shutdown (or a GPU warm-up) to end.
     """
@@ -104,6 +105,8 @@ def pensieve(
         "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(weights_cache or WORK / "weights"),
         "PENSIEVE_CONFIG": str(WORK / "none.toml"),
     }
+    if cache_dir is None:  # the same for the tokenizer each start builds or reads back
+        env["PENSIEVE_ENGINE_TOKENIZER_CACHE_DIR"] = str(WORK / "tokenizers")
     with process(argv, WORK / f"pensieve-{port}.log", env, kill=kill) as proc:
         url = f"http://127.0.0.1:{port}"
         startup = wait_http(url, "/health", 600, alive=lambda: proc.poll() is None)

@@ -35,6 +35,7 @@ STAGES = {
     "device_init": "first device operation (CUDA context, MLX's device state)",
     "import_engine": "`import pensieve_mlx` (mlx-lm, transformers), the weights read beside it",
     "load_weights": "`load_model`: tokenizer, model, the rest of the weights' read",
+    "tokenizer": "of which the tokenizer (kept: read back from the cache directory)",
     "warm_up": "the engine's warm-up (GPU only, beside the server), kernels from the kept cache",
     "warm_up_again": "the same warm-up once more (every kernel already loaded)",
     "server_imports": "the HTTP server's imports",
@@ -70,13 +71,14 @@ def child(model: str, cache: Path, spawned: float) -> None:
 
     path = ModelStore().resolve(model).path
     read = read_ahead(path, "auto")  # as the launcher does: the weights read during the imports
-    from pensieve_mlx import load_model
+    from pensieve_mlx import Caches, load_model
     from pensieve_mlx.config import MLXEngineConfig
     from pensieve_mlx.warmup import exercise, prefer_own_attention
 
     stage("import_engine")
-    loaded = load_model(path, weights_cache=cache / "weights", read=read)
+    loaded = load_model(path, caches=Caches(cache / "weights", cache / "tokenizers"), read=read)
     stage("load_weights")
+    times["tokenizer"] = loaded.tokenizer_time_s
     if mx.default_device() != mx.cpu:
         prefer_own_attention()
         vocab = int(vars(loaded.model.args)["vocab_size"])
@@ -122,8 +124,13 @@ def main() -> None:
         for name in STAGES
         if all(name in r for r in runs)
     ]
-    # The warm-up runs on the engine's thread while the server starts and serves.
-    served = [k for k in STAGES if not k.startswith("warm_up") and all(k in r for r in runs)]
+    # The warm-up runs on the engine's thread while the server starts and serves; the tokenizer
+    # is a part of ``load_weights``.
+    served = [
+        k
+        for k in STAGES
+        if not k.startswith("warm_up") and k != "tokenizer" and all(k in r for r in runs)
+    ]
     total = median([sum(r[k] for k in served) for r in runs])
     section = (
         f"{heading}\n\n`python benchmarks/startup_stages.py --starts {args.starts}` "

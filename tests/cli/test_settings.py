@@ -110,6 +110,7 @@ def test_sections_become_each_layers_config(tmp_path: Path) -> None:
         precision="float16",
         prefix_cache_dir=str(cache / "prefix-cache"),
         weights_cache_dir=str(cache / "weights"),
+        tokenizer_cache_dir=str(cache / "tokenizers"),
     )
     top = app_config(settings)
     assert (top.model, top.log_format, top.log_level) == ("smol", "json", "info")

@@ -20,7 +20,7 @@ from pensieve_core import (
 from pensieve_loader import ModelStore, validate_model_dir
 from pensieve_loader.gguf_convert import convert_gguf
 from pensieve_mlx import MLXEngine, MLXEngineConfig, ServedModel
-from tests.ggufs import smollm_vocab, write_tiny_llama
+from tests.ggufs import qwen_vocab, smollm_vocab, write_tiny_llama
 
 
 @pytest.fixture(name="tiny_model_path", scope="session")
@@ -28,6 +28,14 @@ def _tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny-engine")
     write_tiny_llama(root / "tiny.gguf", smollm_vocab(), hidden=64, layers=2, seed=7)
     return convert_gguf(root / "tiny.gguf", root / "tiny")
+
+
+@pytest.fixture(name="tiny_qwen_path", scope="session")
+def _tiny_qwen_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random qwen2 with Qwen2.5's real vocabulary (151,936 tokens) and template."""
+    root = tmp_path_factory.mktemp("tiny-qwen")
+    write_tiny_llama(root / "tiny-qwen.gguf", qwen_vocab(), arch="qwen2", context=2048, seed=3)
+    return convert_gguf(root / "tiny-qwen.gguf", root / "tiny-qwen")
 
 
 @pytest.fixture(name="smol_path", scope="session")

@@ -25,13 +25,11 @@ from pensieve_core import (
     ToolChoice,
     ToolSpec,
 )
-from pensieve_loader.gguf_convert import convert_gguf
 from pensieve_mlx import MLXEngine
 from pensieve_mlx.grammar import CallMarkers, GrammarFactory, forced_call_grammar, lazy_call_grammar
 from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.text_stream import TextRouter
 from pensieve_server import ServerConfig, create_app
-from tests.ggufs import qwen_vocab, write_tiny_llama
 from tests.mlx.conftest import collect, load_engine
 
 pytestmark = pytest.mark.anyio
@@ -52,10 +50,8 @@ WEATHER = ToolSpec(
 
 
 @pytest.fixture(name="qwen_path", scope="module")
-def _qwen_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-qwen")
-    write_tiny_llama(root / "tiny-qwen.gguf", qwen_vocab(), arch="qwen2", context=2048, seed=3)
-    return convert_gguf(root / "tiny-qwen.gguf", root / "tiny-qwen")
+def _qwen_path(tiny_qwen_path: Path) -> Path:
+    return tiny_qwen_path
 
 
 @pytest.fixture(name="qwen_engine", scope="module")

@@ -139,7 +139,7 @@ def server_config(settings: Settings) -> ServerConfig:
 def engine_config(settings: Settings) -> MLXEngineConfig:
     """The ``[engine]`` section as the engine's own config type.
 
-    An empty ``prefix-cache-dir`` or ``weights-cache-dir`` means the user's cache directory here
+    An empty ``prefix-cache-dir``, ``weights-cache-dir`` or ``tokenizer-cache-dir`` means the user's cache directory here
     (to the engine alone it means nothing kept on disk).
     """
     config = settings.section("engine", MLXEngineConfig)
@@ -147,4 +147,6 @@ def engine_config(settings: Settings) -> MLXEngineConfig:
         config = replace(config, prefix_cache_dir=str(cache_dir() / "prefix-cache"))
     if not config.weights_cache_dir:
         config = replace(config, weights_cache_dir=str(cache_dir() / "weights"))
+    if not config.tokenizer_cache_dir:
+        config = replace(config, tokenizer_cache_dir=str(cache_dir() / "tokenizers"))
     return config

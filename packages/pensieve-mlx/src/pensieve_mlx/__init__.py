@@ -20,9 +20,10 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 if TYPE_CHECKING:
     from pensieve_mlx.device import device_name
     from pensieve_mlx.engine import MLXEngine
-    from pensieve_mlx.loading import LoadedModel, describe_precision, load_model
+    from pensieve_mlx.loading import Caches, LoadedModel, describe_precision, load_model
 
 __all__ = (
+    "Caches",
     "LoadedModel",
     "MLXEngine",
     "MLXEngineConfig",
@@ -46,7 +47,7 @@ def __getattr__(name: str) -> Any:
         from pensieve_mlx.device import device_name
 
         return device_name
-    if name in ("LoadedModel", "describe_precision", "load_model"):
+    if name in ("Caches", "LoadedModel", "describe_precision", "load_model"):
         from pensieve_mlx import loading
 
         return getattr(loading, name)

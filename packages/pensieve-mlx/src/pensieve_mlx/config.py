@@ -177,6 +177,15 @@ class MLXEngineConfig:
             "``weights`` in the user's cache directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
         },
     )
+    tokenizer_cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "Where each model's tokenizer, as built at its first start, is kept, so the "
+            "next start reads it instead of building it again (Qwen2.5's vocabulary: 1.4 s "
+            "against 0.55 s on 2 CPU cores). Empty: ``tokenizers`` in the user's cache "
+            "directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
+        },
+    )
     prefix_cache_disk_bytes: Count = field(
         default=8 * GIB,
         metadata={

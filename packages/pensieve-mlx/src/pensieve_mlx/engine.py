@@ -33,7 +33,7 @@ from pensieve_mlx.grammar import (
     lazy_call_grammar,
 )
 from pensieve_mlx.jobs import Job
-from pensieve_mlx.loading import LoadedModel, load_model
+from pensieve_mlx.loading import Caches, LoadedModel, load_model
 from pensieve_mlx.markers import ModelMarkers
 from pensieve_mlx.prefix_disk import DiskPrefixes, model_identity
 from pensieve_mlx.prompt import PromptRenderer, RenderedPrompt
@@ -150,21 +150,21 @@ class MLXEngine:
         and keeps its share of the model. ``read``: its weights, read while this was imported.
         """
         config = config or MLXEngineConfig()
-        cache = Path(config.weights_cache_dir) if config.weights_cache_dir else None
+        cache = Caches.of(config)
         if group is not None:
             return cls._load_rank(served, config, cache, group)
-        loaded = load_model(served.path, config.precision, weights_cache=cache, read=read)
+        loaded = load_model(served.path, config.precision, caches=cache, read=read)
         draft = None
         if config.drafting == "draft-model":
             if not config.draft_model:
                 raise ModelLoadError("engine.speculation = draft-model needs engine.draft-model")
-            draft = load_model(Path(config.draft_model), config.precision, weights_cache=cache)
+            draft = load_model(Path(config.draft_model), config.precision, caches=cache)
             _check_draft(loaded, draft, config.draft_model)
         return cls(loaded, served=served, config=config, draft=draft)
 
     @classmethod
     def _load_rank(
-        cls, served: ServedModel, config: MLXEngineConfig, cache: Path | None, group: Any
+        cls, served: ServedModel, config: MLXEngineConfig, cache: Caches, group: Any
     ) -> MLXEngine:
         if config.drafting != "off":
             raise ModelLoadError(
@@ -178,7 +178,7 @@ class MLXEngine:
             lockstep.parallel = shard_model(model, group, mode)
             return lockstep.parallel
 
-        loaded = load_model(served.path, config.precision, weights_cache=cache, shard=shard)
+        loaded = load_model(served.path, config.precision, caches=cache, shard=shard)
         lockstep.connect()
         return cls(loaded, served=served, config=config, lockstep=lockstep)
 

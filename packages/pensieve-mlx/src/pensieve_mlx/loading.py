@@ -15,16 +15,35 @@ import mlx.core as mx
 import mlx.nn as nn
 import structlog
 from mlx.utils import tree_flatten, tree_map
-from mlx_lm import load as mlx_lm_load
 from mlx_lm.models.switch_layers import QuantizedSwitchLinear
 from mlx_lm.utils import dequantize_model
+from mlx_lm.utils import load_model as mlx_lm_load_model
 
 from pensieve_core import ModelLoadError
-from pensieve_mlx.config import Precision
+from pensieve_mlx.config import MLXEngineConfig, Precision
 from pensieve_mlx.device import device_name, reading_device, target_precision
+from pensieve_mlx.kept_tokenizer import load_kept_tokenizer
 from pensieve_mlx.read_ahead import ReadAhead
 
 log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Caches:
+    """Where a load keeps what it derives from a model's files for later starts (None: not kept)."""
+
+    weights: Path | None = None
+    """Quantized weights converted for this device (``weights-cache-dir``)."""
+    tokenizers: Path | None = None
+    """Tokenizers as mlx-lm builds them (``kept_tokenizer.py``, ``tokenizer-cache-dir``)."""
+
+    @classmethod
+    def of(cls, config: MLXEngineConfig) -> Caches:
+        """The directories ``config`` names (an empty one keeps nothing)."""
+        return cls(
+            Path(config.weights_cache_dir) if config.weights_cache_dir else None,
+            Path(config.tokenizer_cache_dir) if config.tokenizer_cache_dir else None,
+        )
 
 
 @dataclass(slots=True)
@@ -36,6 +55,8 @@ class LoadedModel:
     device: str
     precision: str
     load_time_s: float
+    tokenizer_time_s: float = 0.0
+    """Of ``load_time_s``, the tokenizer's (built by mlx-lm, or read back where kept)."""
 
 
 def _reading_stream(device: str) -> contextlib.AbstractContextManager[Any]:
@@ -146,15 +167,15 @@ def load_model(
     path: Path,
     precision: Precision = "auto",
     *,
-    weights_cache: Path | None = None,
+    caches: Caches = Caches(),
     shard: Shard | None = None,
     read: ReadAhead | None = None,
 ) -> LoadedModel:
     """Load ``path`` and hold its weights as ``precision`` demands.
 
-    ``weights_cache``: where quantized weights dequantized for this device (the CPU's float32)
-    are kept, so a later start reads them instead of converting again (SmolLM2 on 2 cores: 2.4 s
-    of dequantizing against 0.3 s of reading). ``read``: the stored weights, read ahead while
+    ``caches``: where quantized weights dequantized for this device (the CPU's float32) are kept,
+    so a later start reads them instead of converting again (SmolLM2 on 2 cores: 2.4 s of
+    dequantizing against 0.3 s of reading), and where the tokenizer is. ``read``: the stored weights, read ahead while
     the engine was imported (``read_ahead.py``); used where they are held as stored.
 
     Raises:
@@ -165,7 +186,11 @@ def load_model(
     try:
         # Lazy: the stored weights are read only where they are used as stored.
         with _reading_stream(device):
-            model, tokenizer = mlx_lm_load(str(path), lazy=True)[:2]
+            model, config = mlx_lm_load_model(path, lazy=True)
+        # What mlx-lm's ``load`` does after ``load_model``, kept across starts.
+        tokenizing = time.perf_counter()
+        tokenizer = load_kept_tokenizer(path, config.get("eos_token_id"), caches.tokenizers)
+        tokenizer_s = time.perf_counter() - tokenizing
     except (ValueError, KeyError, OSError, FileNotFoundError) as e:
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     wanted = target_precision(precision, device)
@@ -173,11 +198,16 @@ def load_model(
     if read is not None and not (wanted == "quantized" and shard is None and _adopt(model, read)):
         read.take()  # not used: its arrays go now
     try:
-        model, held = _hold(model, path, wanted, quantized, weights_cache, shard)
+        model, held = _hold(model, path, wanted, quantized, caches.weights, shard)
     except (ValueError, RuntimeError) as e:  # weights that cannot be read
         raise ModelLoadError(f"mlx-lm could not load {str(path)!r}: {e}") from e
     elapsed = time.perf_counter() - started
     log.info(
-        "model_loaded", path=str(path), device=device, precision=held, seconds=round(elapsed, 2)
+        "model_loaded",
+        path=str(path),
+        device=device,
+        precision=held,
+        seconds=round(elapsed, 2),
+        tokenizer_seconds=round(tokenizer_s, 2),
     )
-    return LoadedModel(model, tokenizer, device, held, elapsed)
+    return LoadedModel(model, tokenizer, device, held, elapsed, tokenizer_s)

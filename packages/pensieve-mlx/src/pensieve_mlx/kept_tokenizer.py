@@ -1,0 +1,98 @@
+"""A model's tokenizer as mlx-lm builds it, kept in the cache directory across starts.
+
+mlx-lm's ``load_tokenizer`` parses ``tokenizer.json`` three times in Python (once itself, twice
+inside transformers), builds the Rust tokenizer from the parsed vocabulary and merges, then walks
+the whole vocabulary three more times to find its streaming detokenizer's token map and its
+thinking and tool markers: 1.4-1.8 s for Qwen2.5's 151,665-token vocabulary on 2 CPU cores, most
+of what a start of that model does. What it builds is a plain object graph (transformers' tokenizer
+pickles its Rust backend as that backend's own JSON), so the first start pickles it into the cache
+directory and later ones unpickle it: about 0.55 s, nearly all of it the Rust BPE build that any
+load pays.
+
+The file is named by everything the tokenizer is built from: the model directory's files other
+than its weights (names, sizes, modification times), the end-of-sequence ids, and the versions of
+Python, mlx-lm, transformers and tokenizers; a changed input is a different file, never a stale
+one. Unpickling runs code the file names, so only Pensieve's own cache directory is read (the
+same trust as the installed packages, written by this user, mode 0600), and any failure to read
+it builds the tokenizer again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+from mlx_lm.utils import load_tokenizer
+
+log = structlog.get_logger()
+
+_WEIGHTS = (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".npz")
+"""Files a tokenizer is never built from (a changed weight file keeps the tokenizer)."""
+
+_BUILDERS = ("mlx-lm", "transformers", "tokenizers")
+"""The distributions whose code builds the kept object (and whose classes it names)."""
+
+
+def kept_path(directory: Path, model: Path, eos_token_ids: Any) -> Path:
+    """Where the tokenizer of ``model`` is kept in ``directory`` (named by its inputs)."""
+    digest = hashlib.sha256(
+        "\0".join(
+            (
+                str(model.resolve()),
+                repr(eos_token_ids),
+                sys.version,
+                str(pickle.HIGHEST_PROTOCOL),
+                *(importlib.metadata.version(name) for name in _BUILDERS),
+            )
+        ).encode()
+    )
+    for entry in sorted(model.iterdir()):
+        if entry.is_file() and not entry.name.endswith(_WEIGHTS):
+            stat = entry.stat()
+            digest.update(f"\0{entry.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return directory / f"{digest.hexdigest()[:24]}.pickle"
+
+
+def load_kept_tokenizer(model: Path, eos_token_ids: Any, directory: Path | None) -> Any:
+    """mlx-lm's ``TokenizerWrapper`` for ``model``: unpickled from ``directory`` if kept there.
+
+    Without ``directory`` (or where it cannot be written) this is mlx-lm's ``load_tokenizer``.
+    """
+    if directory is None:
+        return load_tokenizer(model, eos_token_ids=eos_token_ids)
+    kept = kept_path(directory, model, eos_token_ids)
+    try:
+        with kept.open("rb") as file:
+            return pickle.load(file)
+    except FileNotFoundError:
+        pass
+    except Exception:  # any unpickling error: a damaged or foreign file is rebuilt below
+        log.warning("kept_tokenizer_unreadable", path=str(kept), exc_info=True)
+    tokenizer = load_tokenizer(model, eos_token_ids=eos_token_ids)
+    _keep(tokenizer, kept)
+    return tokenizer
+
+
+def _keep(tokenizer: Any, kept: Path) -> None:
+    """Pickle ``tokenizer`` to ``kept`` whole (a reader never sees half a file)."""
+    partial = kept.with_name(f".{kept.name}.{os.getpid()}.partial")
+    try:
+        data = pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(partial, kept)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        # A read-only cache, or a tokenizer that holds something unpicklable: the next start
+        # builds it again, as without a cache.
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        log.warning("tokenizer_not_kept", path=str(kept), exc_info=True)
