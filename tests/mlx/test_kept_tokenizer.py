@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from pensieve_mlx import kept_tokenizer
+from pensieve_mlx import MLXEngineConfig, kept_tokenizer
 from pensieve_mlx.kept_tokenizer import kept_path, load_kept_tokenizer
+from tests.mlx.conftest import running_engine
 
 TEXTS = (
     "héllo wörld 日本語 🙂 def f(x):\n    return x  # trailing  ",
@@ -118,3 +119,14 @@ def test_a_cache_that_cannot_be_written_still_loads(tiny_model_path: Path, tmp_p
     tokenizer = load_kept_tokenizer(tiny_model_path, None, blocked / "tokenizers")
     assert tokenizer.encode("hello")
     assert not (blocked / "tokenizers").exists()
+
+
+def test_the_engine_keeps_its_tokenizer_where_configured(
+    tiny_model_path: Path, tmp_path: Path
+) -> None:
+    config = MLXEngineConfig(tokenizer_cache_dir=str(tmp_path / "tokenizers"))
+    for _ in running_engine(tiny_model_path, config):
+        assert len(list((tmp_path / "tokenizers").glob("*.pickle"))) == 1
+    for _ in running_engine(tiny_model_path):  # no directory: nothing kept anywhere
+        pass
+    assert len(list(tmp_path.rglob("*.pickle"))) == 1
