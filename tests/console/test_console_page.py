@@ -174,7 +174,11 @@ def test_tool_calls_show_as_calls_and_thinking_is_folded(
     page.click("#send")
     expect(page.locator(".message.user .role").last).to_have_text("tool result")
     expect(page.locator(".message.assistant").last).to_have_attribute("data-done", "true")
-    row = page.locator("#request-rows tr").first
+    # The list of requests refreshes on its own clock: wait for both of this module's server's
+    # requests, or the first row may still be the first request when it is clicked.
+    rows = page.locator("#request-rows tr")
+    expect(rows).to_have_count(2)
+    row = rows.first
     expect(row).to_contain_text("/v1/messages")
     row.click()
     shape = page.locator("#detail-shape")

@@ -65,6 +65,7 @@ async def test_a_short_request_is_answered_while_a_long_prompt_prefills(
                 if isinstance(event, TextDelta):
                     firsts.setdefault("long", time.perf_counter())
 
+    long_started = time.perf_counter()
     task = asyncio.create_task(long_one())
     while smol_engine.stats().active_sequences == 0:
         await asyncio.sleep(0.01)
@@ -74,9 +75,11 @@ async def test_a_short_request_is_answered_while_a_long_prompt_prefills(
     firsts["short"] = time.perf_counter()
     assert "long" not in firsts, "the short request finished before the long one's first token"
     assert finished.usage.completion_tokens == 4
-    assert finished.timings.ttft_s < 3.0, finished.timings
     await task
     assert firsts["long"] > firsts["short"] > started
+    # Bounded: a slice and its own prefill, not the long prompt's prefill (0.8 s against 51 s
+    # on an idle 2-core CPU). Relative, so a machine slowed by other work slows both alike.
+    assert finished.timings.ttft_s < 0.1 * (firsts["long"] - long_started), finished.timings
 
 
 async def test_a_cancelled_long_prefill_frees_its_slot_and_keeps_what_it_read(
