@@ -181,8 +181,8 @@ class MLXEngineConfig:
         default="",
         metadata={
             "help": "Where each model's tokenizer, as built at its first start, is kept, so the "
-            "next start reads it instead of building it again (Qwen2.5's vocabulary: 1.4 s "
-            "against 0.55 s on 2 CPU cores). Empty: ``tokenizers`` in the user's cache "
+            "next start reads it instead of building it again (a start of Qwen2.5-Coder-0.5B "
+            "on 2 CPU cores: 3.05 -> 2.20 s). Empty: ``tokenizers`` in the user's cache "
             "directory (``$PENSIEVE_CACHE_DIR`` overrides that)."
         },
     )

@@ -2,12 +2,12 @@
 
 mlx-lm's ``load_tokenizer`` parses ``tokenizer.json`` three times in Python (once itself, twice
 inside transformers), builds the Rust tokenizer from the parsed vocabulary and merges, then walks
-the whole vocabulary three more times to find its streaming detokenizer's token map and its
-thinking and tool markers: 1.4-1.8 s for Qwen2.5's 151,665-token vocabulary on 2 CPU cores, most
-of what a start of that model does. What it builds is a plain object graph (transformers' tokenizer
-pickles its Rust backend as that backend's own JSON), so the first start pickles it into the cache
-directory and later ones unpickle it: about 0.55 s, nearly all of it the Rust BPE build that any
-load pays.
+the whole vocabulary three more times for its streaming detokenizer's token map and its thinking
+and tool markers. What it builds is a plain object graph (transformers' tokenizer pickles its Rust
+backend as that backend's own JSON), so the first start pickles it into the cache directory and
+later ones unpickle it, which leaves the Rust build that any load pays: a later start of
+Qwen2.5-Coder-0.5B (151,936 tokens) on 2 CPU cores took 2.20 s instead of 3.05 s, its tokenizer
+0.52 s of it (docs/benchmarks.md, "Start-up: Intel(R) Xeon(R) Processor").
 
 The file is named by everything the tokenizer is built from: the model directory's files other
 than its weights (names, sizes, modification times), the end-of-sequence ids, and the versions of

@@ -175,8 +175,9 @@ def load_model(
 
     ``caches``: where quantized weights dequantized for this device (the CPU's float32) are kept,
     so a later start reads them instead of converting again (SmolLM2 on 2 cores: 2.4 s of
-    dequantizing against 0.3 s of reading), and where the tokenizer is. ``read``: the stored weights, read ahead while
-    the engine was imported (``read_ahead.py``); used where they are held as stored.
+    dequantizing against 0.3 s of reading), and where the tokenizer is kept. ``read``: the stored
+    weights, read ahead while the engine was imported (``read_ahead.py``); used where they are
+    held as stored.
 
     Raises:
         ModelLoadError: mlx-lm could not build or fill the model.
