@@ -113,6 +113,28 @@ def test_an_unreadable_kept_file_is_built_again(tiny_model_path: Path, tmp_path:
     assert pickle.loads(kept.read_bytes()).encode("hello") == tokenizer.encode("hello")
 
 
+def test_a_kept_file_others_may_write_is_not_unpickled(
+    tiny_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = kept_path(tmp_path, tiny_model_path, None)
+    load_kept_tokenizer(tiny_model_path, None, tmp_path)
+    kept.chmod(0o666)
+    unpickled: list[object] = []
+    real_load = pickle.load
+
+    def spy(file: Any) -> Any:
+        unpickled.append(file)
+        return real_load(file)
+
+    monkeypatch.setattr(kept_tokenizer.pickle, "load", spy)
+    tokenizer = load_kept_tokenizer(tiny_model_path, None, tmp_path)
+    assert not unpickled
+    assert tokenizer.encode("hello")
+    assert kept.stat().st_mode & 0o777 == 0o600  # built again and kept as this user's
+    load_kept_tokenizer(tiny_model_path, None, tmp_path)
+    assert len(unpickled) == 1
+
+
 def test_a_cache_that_cannot_be_written_still_loads(tiny_model_path: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the directory would be")

@@ -49,7 +49,7 @@ def kept_path(directory: Path, model: Path, eos_token_ids: Any) -> Path:
                 repr(eos_token_ids),
                 sys.version,
                 str(pickle.HIGHEST_PROTOCOL),
-                *(importlib.metadata.version(name) for name in _BUILDERS),
+                *(_version(name) for name in _BUILDERS),
             )
         ).encode()
     )
@@ -58,6 +58,13 @@ def kept_path(directory: Path, model: Path, eos_token_ids: Any) -> Path:
             stat = entry.stat()
             digest.update(f"\0{entry.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return directory / f"{digest.hexdigest()[:24]}.pickle"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:  # not installed as a distribution
+        return "unknown"
 
 
 def load_kept_tokenizer(model: Path, eos_token_ids: Any, directory: Path | None) -> Any:
@@ -70,7 +77,9 @@ def load_kept_tokenizer(model: Path, eos_token_ids: Any, directory: Path | None)
     kept = kept_path(directory, model, eos_token_ids)
     try:
         with kept.open("rb") as file:
-            return pickle.load(file)
+            if _ours(os.fstat(file.fileno())):
+                return pickle.load(file)
+            log.warning("kept_tokenizer_not_ours", path=str(kept))
     except FileNotFoundError:
         pass
     except Exception:  # any unpickling error: a damaged or foreign file is rebuilt below
@@ -78,6 +87,15 @@ def load_kept_tokenizer(model: Path, eos_token_ids: Any, directory: Path | None)
     tokenizer = load_tokenizer(model, eos_token_ids=eos_token_ids)
     _keep(tokenizer, kept)
     return tokenizer
+
+
+def _ours(stat: os.stat_result) -> bool:
+    """Whether a kept file is this user's and no one else's to write (so safe to unpickle).
+
+    A cache directory set to a shared place (``$PENSIEVE_CACHE_DIR=/tmp/...``) could otherwise
+    hold a file another user wrote under the predictable name.
+    """
+    return stat.st_uid == os.getuid() and not stat.st_mode & 0o022
 
 
 def _keep(tokenizer: Any, kept: Path) -> None:
