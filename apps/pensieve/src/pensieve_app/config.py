@@ -139,8 +139,8 @@ def server_config(settings: Settings) -> ServerConfig:
 def engine_config(settings: Settings) -> MLXEngineConfig:
     """The ``[engine]`` section as the engine's own config type.
 
-    An empty ``prefix-cache-dir``, ``weights-cache-dir`` or ``tokenizer-cache-dir`` means the user's cache directory here
-    (to the engine alone it means nothing kept on disk).
+    An empty ``prefix-cache-dir``, ``weights-cache-dir`` or ``tokenizer-cache-dir`` means the
+    user's cache directory here (to the engine alone it means nothing kept on disk).
     """
     config = settings.section("engine", MLXEngineConfig)
     if not config.prefix_cache_dir:

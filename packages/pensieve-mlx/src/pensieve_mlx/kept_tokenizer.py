@@ -19,7 +19,6 @@ it builds the tokenizer again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import os
@@ -30,6 +29,8 @@ from typing import Any
 
 import structlog
 from mlx_lm.utils import load_tokenizer
+
+from pensieve_mlx.cache_files import write_whole
 
 log = structlog.get_logger()
 
@@ -99,18 +100,10 @@ def _ours(stat: os.stat_result) -> bool:
 
 
 def _keep(tokenizer: Any, kept: Path) -> None:
-    """Pickle ``tokenizer`` to ``kept`` whole (a reader never sees half a file)."""
-    partial = kept.with_name(f".{kept.name}.{os.getpid()}.partial")
+    """Pickle ``tokenizer`` to ``kept``."""
     try:
-        data = pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL)
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        os.replace(partial, kept)
+        write_whole(kept, pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         # A read-only cache, or a tokenizer that holds something unpicklable: the next start
         # builds it again, as without a cache.
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
         log.warning("tokenizer_not_kept", path=str(kept), exc_info=True)

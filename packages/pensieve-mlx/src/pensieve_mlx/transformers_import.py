@@ -33,6 +33,7 @@ Any surprise in transformers' shape leaves its functions as they were.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.abc
@@ -45,6 +46,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from pensieve_mlx.cache_files import write_whole
 
 _MODULE = "transformers.utils.import_utils"
 _FUNCTION = "create_import_structure_from_path"
@@ -175,13 +178,8 @@ def _kept_distributions(
 
 def _write(kept: Path, text: str) -> None:
     """Replace ``kept`` with ``text`` whole (a reader never sees half a file)."""
-    try:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        temporary = kept.with_name(f".{kept.name}.{os.getpid()}")
-        temporary.write_text(text)
-        os.replace(temporary, kept)
-    except OSError:
-        pass  # a read-only cache only costs the next start the same time again
+    with contextlib.suppress(OSError):  # a read-only cache costs the next start the same again
+        write_whole(kept, text.encode())
 
 
 def _read_or_build(build: Callable[[], Any], models: Path, directory: Path) -> str | None:
