@@ -3,6 +3,7 @@
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import mlx.core as mx
@@ -29,8 +30,26 @@ def test_the_warm_up_traffic_runs_on_any_config(
     tiny_model_path: Path, config: MLXEngineConfig
 ) -> None:
     loaded = load_model(tiny_model_path)
-    exercise(loaded.model, config, vocab_size=loaded.model.args.vocab_size)
+    assert exercise(loaded.model, config, vocab_size=loaded.model.args.vocab_size)
     assert mx.get_peak_memory() < 2**30  # reset afterwards, and the prompts are small
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3, 6])
+def test_the_warm_up_traffic_gives_way_when_interrupted(tiny_model_path: Path, steps: int) -> None:
+    """Asked before every step: it stops at the first yes, and a later run still completes."""
+    loaded = load_model(tiny_model_path)
+    vocab = loaded.model.args.vocab_size
+    asked = 0
+
+    def interrupted() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > steps
+
+    assert not exercise(loaded.model, MLXEngineConfig(), vocab, interrupted)
+    assert asked == steps + 1, "stopped at the first yes"
+    assert exercise(loaded.model, MLXEngineConfig(), vocab, lambda: False)
+    assert mx.get_peak_memory() < 2**30
 
 
 def test_the_cpu_is_not_warmed_up_and_keeps_its_attention(tiny_model_path: Path) -> None:
@@ -38,7 +57,7 @@ def test_the_cpu_is_not_warmed_up_and_keeps_its_attention(tiny_model_path: Path)
         pytest.skip("checks a CPU-only MLX")
     before = os.environ.get(CUDNN_ATTENTION)
     loaded = load_model(tiny_model_path)
-    assert warm_up(loaded.model, MLXEngineConfig(), loaded.model.args.vocab_size) is None
+    assert warm_up(loaded.model, MLXEngineConfig(), loaded.model.args.vocab_size) is True
     assert prefer_own_attention() is False
     assert os.environ.get(CUDNN_ATTENTION) == before
 
@@ -53,32 +72,47 @@ def _engine_to_warm(path: Path) -> MLXEngine:
 
 
 @pytest.mark.anyio
-async def test_the_warm_up_runs_on_the_worker_while_the_engine_serves(
+async def test_the_warm_up_gives_way_to_a_request_and_completes_when_idle(
     tiny_model_path: Path, tiny_engine: MLXEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine is up before its warm-up ends; a request sent meanwhile waits, then runs."""
+    """The engine is up before its warm-up ends; a request sent meanwhile stops it and runs at
+    once, and the warm-up runs again on the worker once it is idle."""
     alone = await collect(tiny_engine.start(ask("Hello there", max_tokens=8)))
-    release, running, threads = threading.Event(), threading.Event(), []
+    runs: list[str] = []
+    held, release = threading.Event(), threading.Event()
 
-    def held_warm_up(*_: object) -> None:
-        threads.append(threading.current_thread().name)
-        running.set()
-        release.wait(30)
+    def holding_warm_up(*args: object) -> bool:
+        interrupted = args[-1]
+        assert callable(interrupted)
+        runs.append(threading.current_thread().name)
+        if len(runs) > 1:  # the second run, on an idle worker: held until released
+            held.set()
+            return release.wait(30)
+        while not interrupted():  # a long first run, until a request arrives
+            time.sleep(0.01)
+        return False
 
-    monkeypatch.setattr(engine_module, "warm_up", held_warm_up)
+    monkeypatch.setattr(engine_module, "warm_up", holding_warm_up)
     engine = _engine_to_warm(tiny_model_path)
     try:
-        assert running.wait(10)
+        await asyncio.sleep(0.3)
         assert engine.stats().warming_up
-        request = asyncio.ensure_future(collect(engine.start(ask("Hello there", max_tokens=8))))
-        await asyncio.sleep(0.5)
-        assert not request.done()  # queued behind the warm-up
-        assert engine.stats().queued_requests == 1
-        release.set()
-        text, finished, _ = await asyncio.wait_for(request, 30)
+        assert runs == ["pensieve-mlx-worker"]
+        text, finished, _ = await asyncio.wait_for(
+            collect(engine.start(ask("Hello there", max_tokens=8))), 30
+        )
         assert (text, finished.reason) == (alone[0], alone[1].reason)
+        assert await asyncio.to_thread(held.wait, 10), "it runs again once the worker is idle"
+        assert engine.stats().warming_up
+        release.set()
+        for _ in range(100):
+            if not engine.stats().warming_up:
+                break
+            await asyncio.sleep(0.05)
         assert not engine.stats().warming_up
-        assert threads == ["pensieve-mlx-worker"]
+        assert runs == ["pensieve-mlx-worker"] * 2, "and not again once it completed"
+        await collect(engine.start(ask("Hello again", max_tokens=2)))
+        assert len(runs) == 2
     finally:
         release.set()
         engine._worker.stop()

@@ -68,7 +68,7 @@ class HealthResponse(WireOut):
     error: str = ""
     """Why the server cannot serve (``status`` is then ``unavailable``)."""
     warming_up: bool = False
-    """The default model's start-up work still runs: it serves, and a first request waits."""
+    """The default model's start-up work has yet to complete: it runs while idle, requests first."""
 
 
 health_decoder = msgspec.json.Decoder(HealthResponse)

@@ -64,4 +64,4 @@ class EngineStats:
     unavailable: str = ""
     """Why the engine cannot serve at all now (a rank of its group is gone)."""
     warming_up: bool = False
-    """Its start-up work still runs (GPU kernels loading); requests queue until it ends."""
+    """Its start-up work (GPU kernels loading) has yet to complete; it runs only while idle."""

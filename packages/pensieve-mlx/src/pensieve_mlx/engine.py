@@ -127,8 +127,10 @@ class MLXEngine:
             draft=draft.model if draft else None,
             lockstep=lockstep,
             follow=self._job if lockstep is not None and lockstep.rank > 0 else None,
-            # GPU devices only (see warmup.py), on the worker thread before its first request.
-            warm_up=(lambda: warm_up(loaded.model, config, self._vocab_size))
+            # GPU devices only (see warmup.py), on the worker thread while it is idle.
+            warm_up=(
+                lambda interrupted: warm_up(loaded.model, config, self._vocab_size, interrupted)
+            )
             if loaded.device != "cpu"
             else None,
         )

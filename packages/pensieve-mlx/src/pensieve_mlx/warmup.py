@@ -33,6 +33,12 @@ fresh one and decoded beside it (greedy and at temperature 1), the short one lea
 a third joining. It takes 1.1-1.6 s when the kernels are on disk; with an empty kernel cache it
 compiles them (39-52 s for each tile on that machine), once per cache directory. Turn 2 then
 costs what turns 3-6 cost.
+
+The warm-up gives way to traffic: the worker runs it while it has nothing else to do, and a
+request that arrives stops it at the next step (a request sent the moment ``/health`` turns
+healthy would otherwise wait for all of it, 1.4-1.8 s of a 7B model on an H100). The request
+loads the kernels it needs itself; the warm-up runs again from the start the next time the worker
+is idle (what it already loaded costs little the second time: 0.3 s), until it completes once.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
@@ -74,10 +81,22 @@ def _tokens(start: int, count: int, vocab_size: int) -> list[int]:
     return [(start + 7919 * i) % vocab_size for i in range(count)]
 
 
-def _run(generator: BatchGenerator, uids: set[int]) -> dict[int, tuple[list[int], list[Any]]]:
+class _GaveWay(Exception):
+    """Traffic arrived: the warm-up stops where it is."""
+
+
+def _never() -> bool:
+    return False
+
+
+def _run(
+    generator: BatchGenerator, uids: set[int], interrupted: Callable[[], bool]
+) -> dict[int, tuple[list[int], list[Any]]]:
     """Step until the sequences ``uids`` end; each one's tokens and cache."""
     done: dict[int, tuple[list[int], list[Any]]] = {}
     while not uids <= done.keys():
+        if interrupted():
+            raise _GaveWay
         _, responses = generator.next()
         for r in responses:
             if r.finish_reason is not None:
@@ -85,8 +104,16 @@ def _run(generator: BatchGenerator, uids: set[int]) -> dict[int, tuple[list[int]
     return done
 
 
-def exercise(model: Any, config: MLXEngineConfig, vocab_size: int) -> None:
-    """Run the warm-up traffic (see the module docstring) on ``model``."""
+def exercise(
+    model: Any,
+    config: MLXEngineConfig,
+    vocab_size: int,
+    interrupted: Callable[[], bool] = _never,
+) -> bool:
+    """Run the warm-up traffic (see the module docstring) on ``model``; False: it gave way.
+
+    ``interrupted`` is asked before every step: once it says yes, the traffic stops there.
+    """
     generator = BatchGenerator(
         model,
         stop_tokens=None,
@@ -102,11 +129,13 @@ def exercise(model: Any, config: MLXEngineConfig, vocab_size: int) -> None:
         edges = [0, *itertools.accumulate(CHUNKS), len(prompt)]
         segments = [prompt[a:b] for a, b in itertools.pairwise(edges)]
         (first,) = generator.insert_segments([segments], max_tokens=[3], samplers=[greedy])
+        if interrupted():
+            raise _GaveWay
         prompt_responses, _ = generator.next()
         if any(p.end_of_segment for p in prompt_responses):  # a boundary snapshot, as kept
             for cache, tokens in generator.extract_cache([first]).values():
                 tree.store(list(tokens), cache)
-        tokens, cache = _run(generator, {first})[first]
+        tokens, cache = _run(generator, {first}, interrupted)[first]
         tree.store(tokens, cache)
 
         # The second turn extends it from the tree, prefilled beside a fresh prompt, decoded
@@ -120,23 +149,37 @@ def exercise(model: Any, config: MLXEngineConfig, vocab_size: int) -> None:
             all_tokens=[second[:length], []],
             samplers=[make_sampler(temp=1.0), greedy],
         )
-        _run(generator, {uids[1]})
+        _run(generator, {uids[1]}, interrupted)
         (third,) = generator.insert([_tokens(3, 9, vocab_size)], max_tokens=[2])
-        _run(generator, {uids[0], third})
+        _run(generator, {uids[0], third}, interrupted)
+    except _GaveWay:
+        return False
     finally:
         generator.close()
-    mx.clear_cache()
-    mx.reset_peak_memory()
+        mx.clear_cache()
+        mx.reset_peak_memory()
+    return True
 
 
-def warm_up(model: Any, config: MLXEngineConfig, vocab_size: int) -> float | None:
-    """Prepare a GPU device (see the module docstring); the seconds taken (None: the CPU)."""
+def warm_up(
+    model: Any,
+    config: MLXEngineConfig,
+    vocab_size: int,
+    interrupted: Callable[[], bool] = _never,
+) -> bool:
+    """Prepare a GPU device (see the module docstring); False: it gave way to traffic.
+
+    Nothing to do on the CPU, which compiles nothing at run time.
+    """
     if mx.default_device() == mx.cpu:
-        return None
+        return True
     own_attention = prefer_own_attention()
     started = time.perf_counter()
-    exercise(model, config, vocab_size)
+    done = exercise(model, config, vocab_size, interrupted)
     seconds = time.perf_counter() - started
+    if not done:
+        log.info("engine_warm_up_gave_way", seconds=round(seconds, 2))
+        return False
     cudnn = os.environ.get(CUDNN_ATTENTION, "1") != "0"
     log.info(
         "engine_warmed_up",
@@ -144,4 +187,4 @@ def warm_up(model: Any, config: MLXEngineConfig, vocab_size: int) -> float | Non
         cudnn_attention=cudnn,
         why="" if cudnn or not own_attention else f"set {CUDNN_ATTENTION}=1 to use it",
     )
-    return seconds
+    return True

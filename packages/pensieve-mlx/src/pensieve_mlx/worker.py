@@ -70,12 +70,13 @@ class Worker:
         draft: Any = None,
         lockstep: Lockstep | None = None,
         follow: Callable[[GenerationRequest], Job] | None = None,
-        warm_up: Callable[[], object] | None = None,
+        warm_up: Callable[[Callable[[], bool]], bool] | None = None,
     ) -> None:
         self._model = model
         self._warm_up = warm_up
+        """Runs the warm-up until it is done (True) or told it is interrupted (False)."""
         self.warming_up = warm_up is not None
-        """Whether the warm-up still runs (requests wait for it in the queue)."""
+        """Whether the warm-up has yet to complete (it runs while the worker is idle)."""
         self._lockstep = lockstep
         self._follow = follow
         self._seq = itertools.count()
@@ -217,9 +218,10 @@ class Worker:
             return
         finally:
             self._started.set()
-        self._warm()
         while self._broken is None:
             idle = not self.active and not self._waiting
+            if idle and self.warming_up:
+                self._warm()
             try:
                 if not self._handle_commands(self._take(block=idle)):
                     break
@@ -240,19 +242,24 @@ class Worker:
         self._generator.close()
 
     def _warm(self) -> None:
-        """Run the warm-up here, first: the server serves meanwhile, and requests queue for it.
+        """Run the warm-up here while idle, giving way to the first command that arrives.
 
         On this thread, not before it starts: the engine's load returns and ``/health`` turns
-        healthy while the GPU's kept kernels load (1.8 s of a 7B model's start on an H100), and a
-        request sent that early waits only for what is left of it.
+        healthy while the GPU's kept kernels load (1.8 s of a 7B model's start on an H100). A
+        request that arrives meanwhile stops it at its next step and is served; it runs again
+        the next time the worker is idle, until it completes. A group's ranks run it whole:
+        they must make the same MLX calls, and only rank 0 sees the requests.
         """
         if self._warm_up is None:
             return
+        commands = self._commands
+        interrupted = (lambda: not commands.empty()) if self._lockstep is None else _never
         try:
-            self._warm_up()
+            done = self._warm_up(interrupted)
         except Exception:  # a model that cannot run fails its requests, with their errors
             log.warning("engine_warm_up_failed", exc_info=True)
-        finally:
+            done = True
+        if done:
             self.warming_up = False
 
     def _take(self, *, block: bool) -> list[_Command]:
@@ -613,6 +620,10 @@ class Worker:
         self._generator.close()
         self._generator = self._new_generator()
         mx.clear_cache()
+
+
+def _never() -> bool:
+    return False
 
 
 def _segments(tokens: list[int], cached: int, boundaries: tuple[int, ...]) -> list[list[int]]:

@@ -61,7 +61,7 @@ def _human(record: ServerRecord | None, running: bool, health: HealthResponse | 
         f"model     {health.model} ({health.device}, {health.precision})",
         f"uptime    {uptime:.0f}s, {health.requests_served} requests served",
         f"load      {health.active_sequences} active, {health.queued_requests} queued"
-        + (" (warming up: requests wait for it)" if health.warming_up else ""),
+        + (" (warming up while idle: a request stops it)" if health.warming_up else ""),
         f"speed     {health.decode_tokens_per_s:.1f} tok/s decode (recent requests)",
         f"memory    {_gib(health.active_memory_bytes)} active, "
         f"{_gib(health.peak_memory_bytes)} peak",
