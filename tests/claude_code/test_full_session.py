@@ -1,8 +1,14 @@
-"""The real Claude Code with its full prompt (no ``--bare``) on the 32k-window Qwen2.5-Coder.
+"""The real Claude Code with its full prompt (no ``--bare``) on a 32k-window model.
 
 As a user runs it: ``pensieve start`` on the model, then ``pensieve claude --warm -- -p ...``,
 which first prefills Claude Code's own first request (caught from the installed claude) so that a
 new session's first turn reads only its prompt.
+
+On the real Qwen2.5-Coder-0.5B (``make test-slow``) a session reads a file and answers; its first
+prefill of ~11,600 tokens takes 7-14 minutes on 2 CPU cores. ``make test`` runs the bounded
+version: the same full prompt on a tiny random-weight model with Qwen2.5's real vocabulary and
+template, which shows that every request of a full session is accepted and that the warm start
+and the prefix cache keep turns 1 and 2 from reading it again, in about a minute.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import pytest
 
 from pensieve_loader.gguf_convert import convert_gguf
 from tests.claude_code.conftest import tool_results, tool_uses
-from tests.ggufs import coder_gguf
+from tests.ggufs import coder_gguf, qwen_vocab, write_tiny_llama
 from tests.servers import API_KEY, running_server
 
 WORD = "pomegranate"
@@ -43,6 +49,17 @@ SETTINGS = (
     "engine.max-output-tokens=240",
     "--set",
     "engine.tool-grammar=always",
+)
+TINY_SETTINGS = (
+    "--set",
+    f"engine.max-context-tokens={WINDOW}",
+    "--set",
+    "server.default-temperature=0",
+    # Random weights: a few tokens of text, never a tool call (one needs more tokens than this).
+    "--set",
+    "engine.max-output-tokens=6",
+    "--set",
+    "engine.tool-grammar=off",
 )
 
 
@@ -90,14 +107,26 @@ def _coder_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _session(
     claude_bin: Path, coder_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Session]:
-    root = tmp_path_factory.mktemp("full")
+    yield from _served(claude_bin, coder_model, tmp_path_factory.mktemp("full"), SETTINGS)
+
+
+@pytest.fixture(name="tiny_session", scope="module")
+def _tiny_session(claude_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    root = tmp_path_factory.mktemp("full-tiny")
+    write_tiny_llama(root / "tiny.gguf", qwen_vocab(), arch="qwen2", context=32_768, seed=5)
+    model = convert_gguf(root / "tiny.gguf", root / "tiny")
+    yield from _served(claude_bin, model, root, TINY_SETTINGS)
+
+
+def _served(
+    claude_bin: Path, model: Path, root: Path, settings: tuple[str, ...]
+) -> Iterator[Session]:
+    """``model`` served as ``settings`` say, and a project folder for Claude Code."""
     # A short path: small models copy short paths exactly.
     folder = Path(tempfile.mkdtemp(prefix="ccf"))
     (folder / "notes.txt").write_text(f"The secret word is {WORD}.\n")
     (root / "home").mkdir()
-    with running_server(
-        root, "--api-key", API_KEY, "--model", str(coder_model), *SETTINGS
-    ) as server:
+    with running_server(root, "--api-key", API_KEY, "--model", str(model), *settings) as server:
         env = {
             **os.environ,
             "HOME": str(root / "home"),
@@ -129,6 +158,43 @@ def _finished(log: Path) -> list[dict[str, Any]]:
     ]
 
 
+def test_full_claude_code_requests_are_served_and_turns_read_the_cache(
+    tiny_session: Session,
+) -> None:
+    """The bounded version: every request of a full session accepted and read from the cache.
+
+    Six tokens of a random model's text end each answer at the output limit, and Claude Code asks
+    the model to resume: each of those requests, and the first of the next session turn
+    (``--continue``), reads everything before its own new text from the cache.
+    """
+    messages, stderr = tiny_session.claude("-p", "Say hello.", warm=True)
+    warmed = re.search(r"warmed Claude Code's setup: (\d+) tokens", stderr)
+    assert warmed is not None, stderr
+    assert int(warmed.group(1)) > 10_000, "the full prompt, not --bare's"
+    assert messages[-1]["type"] == "result", messages[-1]
+    assert not tool_uses(messages)
+    turn_one = [line for line in _finished(tiny_session.log) if line.get("stream")]
+    messages, stderr = tiny_session.claude("--continue", "-p", "And again.")
+    assert messages[-1]["type"] == "result", (messages[-1], stderr[-2000:])
+    finished = _finished(tiny_session.log)
+    assert all(line["status"] == 200 for line in finished), finished
+    warm = next(line for line in finished if not line["stream"])
+    streamed = [line for line in finished if line["stream"]]
+    assert warm["completion_tokens"] == 0
+    assert warm["prompt_tokens"] > 10_000
+    assert turn_one
+    assert len(streamed) > len(turn_one), streamed
+    for line in turn_one:
+        assert line["prompt_tokens"] - line["cached_tokens"] < 100, line
+    later = streamed[len(turn_one)]
+    assert later["prompt_tokens"] > turn_one[-1]["prompt_tokens"], "the session continued"
+    assert later["prompt_tokens"] - later["cached_tokens"] < 200, later
+    # Claude Code's setup is read from the cache by every request. (Past it, the random text of
+    # earlier answers need not encode back to the tokens that were generated.)
+    assert all(line["cached_tokens"] >= warm["prompt_tokens"] - 100 for line in streamed)
+
+
+@pytest.mark.slow
 def test_full_claude_code_reads_a_file_and_answers(session: Session) -> None:
     target = session.folder / "notes.txt"
     messages, stderr = session.claude(
