@@ -30,8 +30,9 @@ def test_the_warm_up_traffic_runs_on_any_config(
     tiny_model_path: Path, config: MLXEngineConfig
 ) -> None:
     loaded = load_model(tiny_model_path)
+    mx.reset_peak_memory()
     assert exercise(loaded.model, config, vocab_size=loaded.model.args.vocab_size)
-    assert mx.get_peak_memory() < 2**30  # reset afterwards, and the prompts are small
+    assert mx.get_peak_memory() < 2**30  # the prompts are small
 
 
 @pytest.mark.parametrize("steps", [0, 1, 3, 6])
@@ -39,6 +40,7 @@ def test_the_warm_up_traffic_gives_way_when_interrupted(tiny_model_path: Path, s
     """Asked before every step: it stops at the first yes, and a later run still completes."""
     loaded = load_model(tiny_model_path)
     vocab = loaded.model.args.vocab_size
+    mx.reset_peak_memory()
     asked = 0
 
     def interrupted() -> bool:
@@ -102,6 +104,7 @@ async def test_the_warm_up_gives_way_to_a_request_and_completes_when_idle(
             collect(engine.start(ask("Hello there", max_tokens=8))), 30
         )
         assert (text, finished.reason) == (alone[0], alone[1].reason)
+        peak = mx.get_peak_memory()
         assert await asyncio.to_thread(held.wait, 10), "it runs again once the worker is idle"
         assert engine.stats().warming_up
         release.set()
@@ -110,6 +113,7 @@ async def test_the_warm_up_gives_way_to_a_request_and_completes_when_idle(
                 break
             await asyncio.sleep(0.05)
         assert not engine.stats().warming_up
+        assert mx.get_peak_memory() >= peak, "the traffic's peak is kept"
         assert runs == ["pensieve-mlx-worker"] * 2, "and not again once it completed"
         await collect(engine.start(ask("Hello again", max_tokens=2)))
         assert len(runs) == 2

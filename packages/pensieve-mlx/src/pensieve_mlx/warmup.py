@@ -157,7 +157,6 @@ def exercise(
     finally:
         generator.close()
         mx.clear_cache()
-        mx.reset_peak_memory()
     return True
 
 

@@ -77,6 +77,8 @@ class Worker:
         """Runs the warm-up until it is done (True) or told it is interrupted (False)."""
         self.warming_up = warm_up is not None
         """Whether the warm-up has yet to complete (it runs while the worker is idle)."""
+        self._admitted_any = False
+        """Whether a request has been placed (its memory then counts in the peak)."""
         self._lockstep = lockstep
         self._follow = follow
         self._seq = itertools.count()
@@ -259,6 +261,8 @@ class Worker:
         except Exception:  # a model that cannot run fails its requests, with their errors
             log.warning("engine_warm_up_failed", exc_info=True)
             done = True
+        if not self._admitted_any:  # the peak memory reported is the traffic's, not the warm-up's
+            mx.reset_peak_memory()
         if done:
             self.warming_up = False
 
@@ -366,6 +370,7 @@ class Worker:
 
     def _admit_one(self, job: Job) -> None:
         """Place ``job``: in the prefill lane, or in the batch generator."""
+        self._admitted_any = True
         tokens = job.prompt.tokens
         cache, cached = self._fetch(tokens)
         job.cached_tokens = cached
