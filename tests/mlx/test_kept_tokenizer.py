@@ -78,6 +78,10 @@ def test_a_kept_tokenizer_is_read_back_and_behaves_as_built(
     assert kept is not built
     assert _behaviour(kept) == _behaviour(built)
     assert _behaviour(kept)["detokenizer"] == "BPEStreamingDetokenizer"
+    # Kept without what only its construction read; the tokenizer it was kept from is unchanged.
+    assert kept._tokenizer._vocab is None
+    assert kept._tokenizer._merges is None
+    assert len(built._tokenizer._vocab) == 151_936
 
 
 def test_a_changed_tokenizer_file_or_eos_is_built_again(

@@ -40,12 +40,21 @@ _WEIGHTS = (".safetensors", ".gguf", ".bin", ".pt", ".pth", ".npz")
 _BUILDERS = ("mlx-lm", "transformers", "tokenizers")
 """The distributions whose code builds the kept object (and whose classes it names)."""
 
+_FORMAT = "2"
+"""Changed when what is kept changes (2: without the construction-only attributes)."""
+
+_CONSTRUCTION_ONLY = ("_vocab", "_merges")
+"""What transformers' BPE tokenizers keep of their construction and never read again (the Rust
+tokenizer holds the vocabulary and merges): left out of the kept file, they are 40% of it and a
+quarter of its read (Qwen2.5's 151,936 tokens on 2 CPU cores: 0.59 -> 0.45 s)."""
+
 
 def kept_path(directory: Path, model: Path, eos_token_ids: Any) -> Path:
     """Where the tokenizer of ``model`` is kept in ``directory`` (named by its inputs)."""
     digest = hashlib.sha256(
         "\0".join(
             (
+                _FORMAT,
                 str(model.resolve()),
                 repr(eos_token_ids),
                 sys.version,
@@ -100,10 +109,20 @@ def _ours(stat: os.stat_result) -> bool:
 
 
 def _keep(tokenizer: Any, kept: Path) -> None:
-    """Pickle ``tokenizer`` to ``kept``."""
+    """Pickle ``tokenizer`` to ``kept``, without what only its construction read."""
+    inner = getattr(getattr(tokenizer, "_tokenizer", None), "__dict__", {})
+    left_out = {name: inner[name] for name in _CONSTRUCTION_ONLY if name in inner}
     try:
-        write_whole(kept, pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        # A read-only cache, or a tokenizer that holds something unpicklable: the next start
-        # builds it again, as without a cache.
+        inner.update(dict.fromkeys(left_out))
+        data = pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # A tokenizer that holds something unpicklable: built again at the next start.
+        log.warning("tokenizer_not_kept", path=str(kept), exc_info=True)
+        return
+    finally:
+        inner.update(left_out)
+    try:
+        write_whole(kept, data)
+    except OSError:
+        # A read-only cache: the next start builds it again, as without a cache.
         log.warning("tokenizer_not_kept", path=str(kept), exc_info=True)
