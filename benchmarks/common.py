@@ -69,6 +69,20 @@ def process(
                 proc.kill()
 
 
+def server_env(port: int, cache_dir: Path | None, weights_cache: Path | None) -> dict[str, str]:
+    """The environment of a benchmark's server on ``port``: its own state, no user config."""
+    env = {
+        "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
+        "PENSIEVE_CACHE_DIR": str(cache_dir or WORK / f"cache-{port}"),
+        # Converted weights are shared: start-up is measured as a user's second start.
+        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(weights_cache or WORK / "weights"),
+        "PENSIEVE_CONFIG": str(WORK / "none.toml"),
+    }
+    if cache_dir is None:  # the same for the tokenizer each start builds or reads back
+        env["PENSIEVE_ENGINE_TOKENIZER_CACHE_DIR"] = str(WORK / "tokenizers")
+    return env
+
+
 @contextmanager
 def pensieve(
     model_dir: Path,
@@ -98,15 +112,7 @@ def pensieve(
         API_KEY,
         *extra,
     ]
-    env = {
-        "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
-        "PENSIEVE_CACHE_DIR": str(cache_dir or WORK / f"cache-{port}"),
-        # Converted weights are shared: start-up is measured as a user's second start.
-        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(weights_cache or WORK / "weights"),
-        "PENSIEVE_CONFIG": str(WORK / "none.toml"),
-    }
-    if cache_dir is None:  # the same for the tokenizer each start builds or reads back
-        env["PENSIEVE_ENGINE_TOKENIZER_CACHE_DIR"] = str(WORK / "tokenizers")
+    env = server_env(port, cache_dir, weights_cache)
     with process(argv, WORK / f"pensieve-{port}.log", env, kill=kill) as proc:
         url = f"http://127.0.0.1:{port}"
         startup = wait_http(url, "/health", 600, alive=lambda: proc.poll() is None)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import API_KEY, WORK, free_port, wait_http
+from benchmarks.common import API_KEY, WORK, free_port, server_env, wait_http
 
 HIDDEN = re.compile(r"<frozen importlib|<frozen runpy|[(/]click/|_call_with_frames_removed")
 """Frames that only carry a call along (the import system, the CLI library)."""
@@ -77,10 +77,7 @@ def main() -> None:
     env = {
         **os.environ,
         "MLX_PTX_CACHE_DIR": str(kept / "mlx-kernels"),
-        "PENSIEVE_STATE_DIR": str(WORK / f"state-{port}"),
-        "PENSIEVE_CACHE_DIR": str(kept),
-        "PENSIEVE_ENGINE_WEIGHTS_CACHE_DIR": str(kept / "weights"),
-        "PENSIEVE_CONFIG": str(WORK / "none.toml"),
+        **server_env(port, kept, kept / "weights"),
     }
     argv = [args.py_spy, "record", "-r", str(args.rate), "--format", "raw", "-o", str(raw)]
     argv += ["--", sys.executable, "-m", "pensieve_app", "start", "--model", str(resolved.path)]

@@ -255,7 +255,8 @@ class Worker:
         if self._warm_up is None:
             return
         commands = self._commands
-        interrupted = (lambda: not commands.empty()) if self._lockstep is None else _never
+        alone = self._lockstep is None
+        interrupted = (lambda: not commands.empty()) if alone else (lambda: False)
         try:
             done = self._warm_up(interrupted)
         except Exception:  # a model that cannot run fails its requests, with their errors
@@ -625,10 +626,6 @@ class Worker:
         self._generator.close()
         self._generator = self._new_generator()
         mx.clear_cache()
-
-
-def _never() -> bool:
-    return False
 
 
 def _segments(tokens: list[int], cached: int, boundaries: tuple[int, ...]) -> list[list[int]]:
