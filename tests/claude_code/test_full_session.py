@@ -40,21 +40,21 @@ WORD = "pomegranate"
 # window, as `pensieve claude` sets it) plus 13,000 tokens of the window: a 28,400-token cap
 # puts that point just past the first session's ~11,650 tokens, so a short follow-up crosses it.
 WINDOW = 28_400
-SETTINGS = (
+WINDOW_GREEDY = (
     "--set",
     f"engine.max-context-tokens={WINDOW}",
     "--set",
     "server.default-temperature=0",
+)
+SETTINGS = (
+    *WINDOW_GREEDY,
     "--set",
     "engine.max-output-tokens=240",
     "--set",
     "engine.tool-grammar=always",
 )
 TINY_SETTINGS = (
-    "--set",
-    f"engine.max-context-tokens={WINDOW}",
-    "--set",
-    "server.default-temperature=0",
+    *WINDOW_GREEDY,
     # Random weights: a few tokens of text, never a tool call (one needs more tokens than this).
     "--set",
     "engine.max-output-tokens=6",
