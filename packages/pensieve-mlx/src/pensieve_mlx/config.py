@@ -45,7 +45,21 @@ class MLXEngineConfig:
         },
     )
     prefill_batch_size: Count = field(
-        default=8, metadata={"help": "New prompts prefilled together in one batch."}
+        default=8,
+        metadata={
+            "help": "New prompts prefilled together in one batch, at least; more while their "
+            "uncached tokens fit ``prefill-batch-tokens``."
+        },
+    )
+    prefill_batch_tokens: Count = field(
+        default=2048,
+        metadata={
+            "help": "Uncached prompt tokens one batched prefill may take beyond "
+            "``prefill-batch-size`` prompts: a burst of short prompts is prefilled in one pass "
+            "(up to ``max-active-sequences``), so its streams decode together from the start "
+            "instead of a few at a time. The default is eight prompts of ``long-prompt-tokens``, "
+            "the longest a pass is otherwise."
+        },
     )
     arrival_window_s: Seconds = field(
         default=0.01,

@@ -37,6 +37,7 @@ from pensieve_mlx.draft import DraftModel
 from pensieve_mlx.jobs import Job
 from pensieve_mlx.lookup import PromptLookup
 from pensieve_mlx.prefill import PrefillLane
+from pensieve_mlx.prefill_budget import PrefillBudget
 from pensieve_mlx.prefix_cache import KVCodec, PrefixCache, sliceable, snapshot
 from pensieve_mlx.prefix_disk import DiskPrefixes
 from pensieve_mlx.solo import Drafter, Solo
@@ -92,6 +93,12 @@ class Worker:
         self._commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
         self._waiting: deque[Job] = deque()
         self._active: dict[int, Job] = {}
+        self._budget = PrefillBudget(
+            prompts=config.prefill_batch_size,
+            tokens=config.prefill_batch_tokens,
+            most=config.max_active_sequences,
+        )
+        """The batch's prompts not started yet: how many the next prefill pass takes."""
         self._lock = threading.Lock()
         self._queued = 0
         self.prefix_cache = PrefixCache(
@@ -349,6 +356,7 @@ class Worker:
         elif job.uid is not None and job.uid in self._active:
             self._store_all(self._generator.remove([job.uid], return_prompt_caches=True))
             del self._active[job.uid]
+            self._budget.started([job.uid])
         elif job in self._waiting:
             self._waiting.remove(job)
             self._dequeued()
@@ -411,6 +419,7 @@ class Worker:
         )
         job.uid = uid
         self._active[uid] = job
+        self._budget.add(uid, sum(len(s) for s in segments))
 
     def _count_drafts(self, solo: Solo) -> None:
         self.drafted_tokens += solo.drafted
@@ -537,7 +546,9 @@ class Worker:
                     self._store(list(tokens), cache)
 
     def _step(self) -> None:
+        self._generator.prefill_batch_size = self._budget.count()
         prompt_responses, generation_responses = self._generator.next()
+        self._budget.started(p.uid for p in prompt_responses)
         self._prefilled(prompt_responses)
         early: dict[int, tuple[Job, list[GenerationEvent]]] = {}
         for r in generation_responses:
@@ -622,6 +633,7 @@ class Worker:
             with self._lock:
                 self._queued -= len(self._waiting)
         self._active.clear()
+        self._budget.clear()
         self._waiting.clear()
         self._generator.close()
         self._generator = self._new_generator()
