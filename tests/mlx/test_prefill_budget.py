@@ -17,7 +17,7 @@ def test_long_prompts_go_as_many_as_the_floor_allows() -> None:
     for uid in range(20):
         budget.add(uid, 256)
     assert budget.count() == 8
-    budget.started(range(8))
+    budget.leave(range(8))
     budget.add(20, 256)
     assert budget.count() == 8
     assert len(budget) == 13
@@ -28,7 +28,7 @@ def test_the_budget_counts_from_the_first_waiting_prompt() -> None:
     for uid, tokens in enumerate([10, 10, 30, 40, 20, 5]):
         budget.add(uid, tokens)
     assert budget.count() == 4  # 10+10+30+40 = 90; the fifth would make 110
-    budget.started([0, 1])
+    budget.leave([0, 1])
     assert budget.count() == 4  # 30+40+20+5 = 95
     budget.clear()
     assert budget.count() == 2

@@ -2,9 +2,9 @@
 
 mlx-lm's ``BatchGenerator`` takes a fixed number of new prompts per prefill pass
 (``prefill_batch_size``). A burst of short prompts taken eight at a time decodes its first
-streams for several steps at small batch sizes, where each token costs the most (a decode step
-costs nearly as much for 8 rows as for 64 on a GPU, and on 2 CPU cores a token in a batch of 8
-costs about twice one in a batch of 64), while the rest of the burst waits for its first token.
+streams for several steps at small batch sizes, where each token costs the most (a step's cost
+grows far more slowly than its rows: on 2 CPU cores a token in a batch of 8 costs about twice one
+in a batch of 64), while the rest of the burst waits for its first token.
 Counting the prompts' uncached tokens instead lets a burst of short ones start in one pass, while
 long ones still go a few at a time, so no pass is longer than before.
 """
@@ -32,8 +32,8 @@ class PrefillBudget:
         """``uid`` was inserted with ``tokens`` tokens left to prefill."""
         self._waiting[uid] = tokens
 
-    def started(self, uids: Iterable[int]) -> None:
-        """These sequences are in a prefill pass, or past it."""
+    def leave(self, uids: Iterable[int]) -> None:
+        """These sequences wait no more: in a prefill pass, past it, or removed."""
         for uid in uids:
             self._waiting.pop(uid, None)
 

@@ -356,7 +356,7 @@ class Worker:
         elif job.uid is not None and job.uid in self._active:
             self._store_all(self._generator.remove([job.uid], return_prompt_caches=True))
             del self._active[job.uid]
-            self._budget.started([job.uid])
+            self._budget.leave([job.uid])
         elif job in self._waiting:
             self._waiting.remove(job)
             self._dequeued()
@@ -548,7 +548,7 @@ class Worker:
     def _step(self) -> None:
         self._generator.prefill_batch_size = self._budget.count()
         prompt_responses, generation_responses = self._generator.next()
-        self._budget.started(p.uid for p in prompt_responses)
+        self._budget.leave(p.uid for p in prompt_responses)
         self._prefilled(prompt_responses)
         early: dict[int, tuple[Job, list[GenerationEvent]]] = {}
         for r in generation_responses:
