@@ -208,9 +208,7 @@ class Worker:
             self._model,
             stop_tokens=[[e] for e in sorted(self._eos_ids)],
             completion_batch_size=self._config.max_active_sequences,
-            prefill_batch_size=min(
-                self._config.prefill_batch_size, self._config.max_active_sequences
-            ),
+            prefill_batch_size=self._budget.count(),  # reset before every step (``_step``)
             prefill_step_size=self._config.prefill_step_size,
         )
 
