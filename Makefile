@@ -91,7 +91,7 @@ test-reliability: install ## The reliability suite at full size; writes docs/rel
 	$(TEST_ENV) PENSIEVE_RELIABILITY_FULL=1 $(UV) run --no-sync pytest tests/reliability
 
 .PHONY: bench
-bench: install ## Run the benchmarks and write docs/benchmarks.md (about 35 minutes on 2 cores)
+bench: install ## Run the benchmarks and write docs/benchmarks.md (about 40 minutes on 2 cores)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/run.py $(BENCH_ARGS)
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/decode_paths.py
 	$(TEST_ENV) $(UV) run --no-sync python benchmarks/mixed_load.py
