@@ -143,7 +143,9 @@ def draw_mixed(table: Table, title: str) -> Any:
     """``mixed_load.py``: TTFT alone vs during a prefill, and a stream's rate, per scheduler."""
     rows = table[1:]
     labels = [r[0] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    wide = len(table[0]) >= 8  # from 2026-12-08: the long prompt's TTFT too
+    fig, axes = plt.subplots(1, 3 if wide else 2, figsize=(12.6 if wide else 8.4, 3.4))
+    left, right = axes[0], axes[1]
     _bars(
         left,
         labels,
@@ -162,6 +164,16 @@ def draw_mixed(table: Table, title: str) -> Any:
         ],
     )
     right.set_title("running stream, tok/s", fontsize=9)
+    if wide:
+        _bars(
+            axes[2],
+            labels,
+            [
+                ("alone", [_number(r[6]) or 0.0 for r in rows], PEER),
+                ("beside a stream", [_number(r[7]) or 0.0 for r in rows], PENSIEVE),
+            ],
+        )
+        axes[2].set_title("long prompt TTFT, s", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -199,7 +211,9 @@ def draw_models(table: Table, title: str) -> Any:
     """``multi_model.py``: the main stream's tok/s and the side requests' TTFT per setting."""
     rows = table[1:]
     labels = [r[0].replace("side requests to the ", "side -> ") for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.4))
+    wide = len(table[0]) >= 8  # from 2026-12-08: the long prompt's TTFT too
+    fig, axes = plt.subplots(1, 3 if wide else 2, figsize=(12.6 if wide else 8.4, 3.4))
+    left, right = axes[0], axes[1]
     left.bar(labels, [_number(r[1]) or 0.0 for r in rows], color=[PEER, OTHER, PENSIEVE])
     left.set_title("main stream, tok/s", fontsize=9)
     sides = [r for r in rows if _number(r[4]) is not None]

@@ -5,11 +5,15 @@ same workload on two servers of the same model, one after the other:
 
 - *batch prefill*: ``engine.long-prompt-tokens`` set past every prompt and the single-sequence
   fast path off, so each prompt is prefilled inside mlx-lm's batch generator, as before the lane;
-- *prefill lane* (the default): long prompts are prefilled beside the batch in time slices, and
-  short requests run ahead of them.
+- *prefill lane, a slice every step*: the lane with ``engine.prefill-share=1``, one slice after
+  every decode step, as before the share;
+- *prefill lane* (the default): long prompts are prefilled beside the batch in time slices that
+  take about ``engine.prefill-share`` of the time while streams decode, and short requests run
+  ahead of them.
 
 Per server: the TTFT of a 4-token request alone and sent while a ~6k-token prompt prefills (the
-ratio is the figure), and the decode rate of a stream alone and while such a prompt prefills.
+ratio is the figure), the decode rate of a stream alone and while such a prompt prefills, and that
+long prompt's TTFT alone and beside the stream (what the stream's share costs it).
 Each figure is the median of ``--runs``; every long prompt starts with a fresh tag, so nothing
 is read from the prefix cache.
 """
@@ -97,6 +101,7 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
         [_rate(s, 0, float("inf")) for _, s in (_stream(url, STREAM, 48) for _ in range(runs))]
     )
     shared: list[float] = []
+    beside: list[float] = []
     for r in range(runs):
         long = {}
         result: dict[str, list[float]] = {}
@@ -107,11 +112,19 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
         thread.join()
         streamer.join()
         shared.append(_rate(result["stamps"], long["started"], long["first"]))
+        beside.append(long["first"] - long["started"])
+    lone: list[float] = []
+    for r in range(runs):
+        long = {}
+        _background(url, f"{label}-l{r}", long).join()
+        lone.append(long["first"] - long["started"])
     return {
         "short_alone": alone,
         "short_during": median(during),
         "stream_alone": solo,
         "stream_during": median(shared),
+        "long_alone": median(lone),
+        "long_beside": median(beside),
     }
 
 
@@ -136,27 +149,30 @@ def main() -> None:
                 "engine.single-sequence-fast-path=false",
             ),
         ),
+        ("prefill lane, a slice every step", ("--set", "engine.prefill-share=1")),
         ("prefill lane", ()),
     ):
         with pensieve(weights, *extra) as (url, _):
             long_tokens = _prompt_tokens(url, LONG)
-            results[label] = measure(url, args.runs, label.split()[0])
+            results[label] = measure(url, args.runs, f"{label.split()[0]}{len(results)}")
             print(label, results[label], flush=True)
-    write_section(args.output, "## Mixed load", render(results, long_tokens, resolved.name))
+    write_section(
+        args.output, "## Mixed load", render(results, long_tokens, resolved.name, args.runs)
+    )
 
 
-def render(results: dict[str, dict[str, float]], long_tokens: int, model: str) -> str:
+def render(results: dict[str, dict[str, float]], long_tokens: int, model: str, runs: int) -> str:
     where = machine_label()
     rows = [
         "| | short request TTFT alone | during a long prefill | ratio | stream tok/s alone "
-        "| during a long prefill |",
-        "|---|---|---|---|---|---|",
+        "| during a long prefill | long prompt TTFT alone | beside the stream |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         rows.append(
             f"| {label} | {r['short_alone']:.2f} s | {r['short_during']:.2f} s "
             f"| {r['short_during'] / r['short_alone']:.1f}x | {r['stream_alone']:.1f} "
-            f"| {r['stream_during']:.1f} |"
+            f"| {r['stream_during']:.1f} | {r['long_alone']:.1f} s | {r['long_beside']:.1f} s |"
         )
     return (
         "## Mixed load\n\n"
@@ -164,8 +180,9 @@ def render(results: dict[str, dict[str, float]], long_tokens: int, model: str) -
         f"{where}, {model}): a 4-token request sent 1.5 s into a fresh {long_tokens:,}-token prefill, "
         "and a stream decoding while such a prefill runs. *Batch prefill* is every prompt "
         "prefilled in mlx-lm's batch generator (`engine.long-prompt-tokens` past every prompt, "
-        "`engine.single-sequence-fast-path` off); "
-        "*prefill lane* is the default.\n\n" + "\n".join(rows) + "\n"
+        "`engine.single-sequence-fast-path` off); *prefill lane, a slice every step* is the lane "
+        "with `engine.prefill-share=1`; *prefill lane* is the default. Medians of "
+        f"{runs} runs each.\n\n" + "\n".join(rows) + "\n"
     )
 
 

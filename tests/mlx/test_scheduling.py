@@ -1,15 +1,19 @@
 """Mixed load: long prompts are prefilled in slices beside the batch, short requests go first."""
 
 import asyncio
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pensieve_core import PromptProgress, TextDelta
 from pensieve_loader.gguf_convert import convert_gguf
 from pensieve_mlx import MLXEngine, MLXEngineConfig
+from pensieve_mlx.prefill import PrefillLane
+from pensieve_mlx.worker import Worker
 from tests.ggufs import smollm_vocab, write_tiny_llama
 from tests.mlx.conftest import ask, collect, running_engine
 
@@ -94,3 +98,43 @@ async def test_a_cancelled_long_prefill_frees_its_slot_and_keeps_what_it_read(
         await asyncio.sleep(0.01)
     _, finished, _ = await collect(smol_engine.start(request))
     assert finished.usage.cached_tokens > finished.usage.prompt_tokens // 4
+
+
+async def test_a_running_stream_keeps_its_share_while_a_long_prompt_prefills(
+    smol_engine: MLXEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``engine.prefill-share`` (0.5): between two slices, decode steps run as long as a slice."""
+    timeline: list[tuple[str, float]] = []
+    recording = True
+
+    def timed(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                if recording:
+                    timeline.append((kind, time.perf_counter() - started))
+
+        return wrapper
+
+    monkeypatch.setattr(PrefillLane, "advance", timed("slice", PrefillLane.advance))
+    monkeypatch.setattr(Worker, "_step", timed("step", Worker._step))
+    monkeypatch.setattr(Worker, "_solo_step", timed("step", Worker._solo_step))
+    # More than short-request-tokens: a short request would pause the lane altogether.
+    stream = asyncio.create_task(
+        collect(smol_engine.start(ask("Count from one to a hundred.", max_tokens=48)))
+    )
+    while not timeline:
+        await asyncio.sleep(0.01)
+    long_request = ask(f"[share] {LONG}\nWhich item is green?", max_tokens=4)
+    async with await smol_engine.start(long_request):  # left (cancelled) once the stream ends
+        text, finished, _ = await stream
+        recording = False
+    assert finished.usage.completion_tokens == 48, text
+    slices = [i for i, (kind, _) in enumerate(timeline) if kind == "slice"]
+    assert len(slices) >= 3, timeline
+    for first, second in itertools.pairwise(slices):
+        stepped = sum(s for kind, s in timeline[first + 1 : second] if kind == "step")
+        # The worker owes the steps what it timed inside the slice, a little less than here.
+        assert stepped >= 0.9 * timeline[first][1] - 0.01, (first, timeline)

@@ -19,6 +19,8 @@ KVBits = Annotated[int, msgspec.Meta(ge=0, le=8, multiple_of=4)]
 # Constraints as types: msgspec enforces them wherever the config is decoded (file, env, flags).
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+"""A fraction of the worker's time, above 0 and at most 1."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +116,15 @@ class MLXEngineConfig:
             "help": "About how long one slice of a long prefill runs before the batch's next "
             "decode step; its chunk follows the measured prefill rate, up to prefill-step-size. "
             "Bounds how long running streams and newly arrived requests wait."
+        },
+    )
+    prefill_share: Share = field(
+        default=0.5,
+        metadata={
+            "help": "While other sequences decode, about the share of the engine's time a long "
+            "prefill takes: after a slice, decode steps run for the rest before the next one, so "
+            "running streams keep about 1 - share of their speed and the prefill takes about "
+            "1 / share as long. 1: one slice after every decode step."
         },
     )
     short_request_tokens: Count = field(

@@ -7,6 +7,11 @@ long prompt's end. Here a long prompt is prefilled on its own plain KV cache, in
 one takes about ``slice_s`` (from the measured rate), between the batch's decode steps; prompts of
 short requests go first, and a finished prompt is handed to the batch generator with one token
 left to decode, so nothing is prefilled twice.
+
+While other sequences decode, the lane takes about ``share`` of the time: after a slice the
+batch is owed decode steps for the rest before the next slice. One slice after every step let a
+slice's floor of 64 tokens (1.5 s at a 4k-token position on 2 CPU cores) hold a running stream to
+under a tenth of its speed for the whole prefill (docs/benchmarks.md, "Mixed load").
 """
 
 from __future__ import annotations
@@ -57,8 +62,12 @@ class PrefillLane:
         slice_s: float,
         short_tokens: int,
         paced: bool = True,
+        share: float = 1.0,
     ) -> None:
-        """``paced``: chunks sized to take about ``slice_s``; else always ``max_chunk``."""
+        """``paced``: chunks sized to take about ``slice_s``; else always ``max_chunk``.
+
+        ``share``: of the time while sequences decode (``due``); 1 gives a slice every step.
+        """
         self._model = model
         self._max_chunk = max(max_chunk, _MIN_CHUNK)
         self._slice_s = slice_s
@@ -67,6 +76,9 @@ class PrefillLane:
         self._prefills: list[Prefill] = []
         self._rate = 0.0
         """Prompt tokens per second of the last slice (0: not measured yet)."""
+        self._share = share
+        self._owed = 0.0
+        """Seconds of decode steps owed to the batch before the next slice."""
 
     def __len__(self) -> int:
         return len(self._prefills)
@@ -114,8 +126,17 @@ class PrefillLane:
         elapsed = time.perf_counter() - started
         if elapsed > 0 and len(tokens) >= _MIN_CHUNK:
             self._rate = len(tokens) / elapsed
+        self._owed = elapsed * (1 - self._share) / self._share
         prefill.position = end
         mx.clear_cache()  # the chunk's activations, as mlx-lm's prompt processing does
+
+    def decoded(self, seconds: float) -> None:
+        """Decode steps ran for ``seconds``: they pay off what the last slice owes."""
+        self._owed -= seconds
+
+    def due(self) -> bool:
+        """Whether the next slice may run beside decoding sequences: their share was given."""
+        return self._owed <= 0
 
     def take_done(self, prefill: Prefill) -> None:
         """Let a finished prefill go (the worker hands it to the batch generator)."""

@@ -113,8 +113,10 @@ class Worker:
             max_chunk=config.prefill_step_size,
             slice_s=config.prefill_slice_s,
             short_tokens=config.short_request_tokens,
-            # Paced by measured speed alone: chunk sizes would differ between ranks.
+            # Paced by measured speed alone, and shared by measured time: either would differ
+            # between ranks, which must make the same calls.
             paced=lockstep is None,
+            share=config.prefill_share if lockstep is None else 1.0,
         )
         self._solo: Solo | None = None
         """The one sequence decoding on the fast path (``solo.py``), when it is alone."""
@@ -233,10 +235,12 @@ class Worker:
                 if not self._handle_commands(self._take(block=idle)):
                     break
                 self._admit()
+                stepped = time.perf_counter()
                 if self._active:
                     self._step()
                 elif self._solo is not None:
                     self._solo_step()
+                self._lane.decoded(time.perf_counter() - stepped)
                 self._prefill_slice()
             except Exception as e:  # the worker boundary: fail the batch, keep serving
                 log.error("engine_step_failed", exc_info=True, active=self.active)
@@ -470,6 +474,8 @@ class Worker:
         decoding = [*self._active.values(), *([self._solo.job] if self._solo else [])]
         if any(self._lane.short(job) for job in decoding):
             return  # bounded: a short request decodes at most a few tokens
+        if decoding and not self._lane.due():
+            return  # the running streams' share of the time (``engine.prefill-share``)
         prefill = self._lane.next()
         if prefill is None:
             return
