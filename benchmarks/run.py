@@ -157,13 +157,15 @@ def render(args: argparse.Namespace, **r: object) -> str:
             f"| {level} concurrent streams: TTFT p50 / p95 (s) | {o['ttft_p50']:.2f} / {o['ttft_p95']:.2f} "
             f"| {t['ttft_p50']:.2f} / {t['ttft_p95']:.2f} | | |"
         )
+    startup = r["startup"]
+    assert isinstance(startup, float)
     ours_frac = sum(our_turns[1:]) / len(our_turns[1:]) / our_turns[0]
     theirs_frac = sum(their_turns[1:]) / len(their_turns[1:]) / their_turns[0]
     lines += [
         f"| prefix cache: TTFT of turns 2-{len(our_turns)} as a fraction of turn 1 (Claude Code `--bare` replay, billing line varies) "
         f"| {ours_frac:.3f} | {theirs_frac:.3f} | | <= 0.10 |",
         f"| prefix cache: TTFT per turn (s) | {' / '.join(f'{t:.2f}' for t in our_turns)} | {' / '.join(f'{t:.2f}' for t in their_turns)} | | |",
-        f"| start-up: `pensieve start` to healthy `/health` with this model, already converted (s, median of {args.starts} starts) | {float(r['startup']):.2f} | | | <= 2 |",  # type: ignore[arg-type]
+        f"| start-up: `pensieve start` to healthy `/health` with this model, already converted (s, median of {args.starts} starts) | {startup:.2f} | | | <= 2 |",
     ]
     return "\n".join(lines) + "\n"
 
