@@ -44,9 +44,14 @@ from benchmarks.common import (
     write_section,
 )
 
-LONG = " ".join(
-    f"Line {i}: the {('red', 'green', 'blue')[i % 3]} box holds {i} pens." for i in range(200)
-)
+
+def long_text(lines: int) -> str:
+    """The long prompt: ``lines`` numbered lines (200: about 3k tokens)."""
+    return " ".join(
+        f"Line {i}: the {('red', 'green', 'blue')[i % 3]} box holds {i} pens." for i in range(lines)
+    )
+
+
 STREAM = "Write a long story about a dragon who learns to paint. Use many details."
 
 
@@ -68,12 +73,12 @@ def _rate(stamps: list[float], start: float, end: float) -> float:
     return (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 2 else 0.0
 
 
-def _background(url: str, tag: str, out: dict[str, float]) -> threading.Thread:
+def _background(url: str, text: str, tag: str, out: dict[str, float]) -> threading.Thread:
     """The long prompt, streamed in a thread; records when its first token came."""
 
     def run() -> None:
         started = time.perf_counter()
-        ttft, _ = _stream(url, f"[{tag}] {LONG}\nWhich line holds 7 pens?", 4)
+        ttft, _ = _stream(url, f"[{tag}] {text}\nWhich line holds 7 pens?", 4)
         out["started"], out["first"] = started, started + ttft
 
     thread = threading.Thread(target=run)
@@ -85,14 +90,14 @@ def _record(url: str, into: dict[str, list[float]]) -> None:
     into["stamps"] = _stream(url, STREAM, 200)[1]
 
 
-def measure(url: str, runs: int, label: str) -> dict[str, float]:
+def measure(url: str, text: str, runs: int, label: str) -> dict[str, float]:
     """Short-request TTFT and stream decode rate, alone and during a long prefill."""
     _stream(url, "Say hi.", 4)  # warm-up
     alone = median([_stream(url, f"[{label}-a{r}] Say hi.", 4)[0] for r in range(runs)])
     during: list[float] = []
     for r in range(runs):
         long: dict[str, float] = {}
-        thread = _background(url, f"{label}-s{r}", long)
+        thread = _background(url, text, f"{label}-s{r}", long)
         time.sleep(1.5)  # the long prompt is prefilling
         during.append(_stream(url, f"[{label}-d{r}] Say hi.", 4)[0])
         thread.join()
@@ -108,7 +113,7 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
         streamer = threading.Thread(target=_record, args=(url, result))
         streamer.start()
         time.sleep(1.0)  # the stream is decoding
-        thread = _background(url, f"{label}-r{r}", long)
+        thread = _background(url, text, f"{label}-r{r}", long)
         thread.join()
         streamer.join()
         shared.append(_rate(result["stamps"], long["started"], long["first"]))
@@ -116,7 +121,7 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
     lone: list[float] = []
     for r in range(runs):
         long = {}
-        _background(url, f"{label}-l{r}", long).join()
+        _background(url, text, f"{label}-l{r}", long).join()
         lone.append(long["first"] - long["started"])
     return {
         "short_alone": alone,
@@ -131,11 +136,27 @@ def measure(url: str, runs: int, label: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--model", default=None, help="Model reference (default: SmolLM2).")
+    parser.add_argument("--device-label", default=None)
+    parser.add_argument(
+        "--lines", type=int, default=200, help="Lines of the long prompt (200: about 3k tokens)."
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     from pensieve_loader import ModelStore
 
-    resolved = ModelStore().resolve(None)
+    resolved = ModelStore().resolve(args.model)
+    # A GPU prefills the default prompt in well under the 1.5 s the short request waits for.
+    text = long_text(args.lines)
+    command = "python benchmarks/mixed_load.py" + "".join(
+        f" {flag} {value}"
+        for flag, value, default in (
+            ("--model", args.model, None),
+            ("--lines", args.lines, 200),
+            ("--runs", args.runs, 2),
+        )
+        if value != default
+    )
     weights = float32_copy(resolved.path) if on_cpu() else resolved.path
     results: dict[str, dict[str, float]] = {}
     long_tokens = 0
@@ -153,15 +174,20 @@ def main() -> None:
         ("prefill lane", ()),
     ):
         with pensieve(weights, *extra) as (url, _):
-            long_tokens = _prompt_tokens(url, LONG)
-            results[label] = measure(url, args.runs, f"{label.split()[0]}{len(results)}")
+            long_tokens = _prompt_tokens(url, text)
+            results[label] = measure(url, text, args.runs, f"{label.split()[0]}{len(results)}")
             print(label, results[label], flush=True)
-    write_section(
-        args.output, "## Mixed load", render(results, long_tokens, resolved.name, args.runs)
-    )
+    # The CPU's section keeps its heading; a GPU's gets one of its own beside it.
+    heading = "## Mixed load"
+    if args.device_label or not on_cpu():
+        heading += f": {machine_label(args.device_label)}"
+    section = render(results, long_tokens, resolved.name, args.runs, command)
+    write_section(args.output, heading, section.replace("## Mixed load", heading, 1))
 
 
-def render(results: dict[str, dict[str, float]], long_tokens: int, model: str, runs: int) -> str:
+def render(
+    results: dict[str, dict[str, float]], long_tokens: int, model: str, runs: int, command: str
+) -> str:
     where = machine_label()
     rows = [
         "| | short request TTFT alone | during a long prefill | ratio | stream tok/s alone "
@@ -176,7 +202,7 @@ def render(results: dict[str, dict[str, float]], long_tokens: int, model: str, r
         )
     return (
         "## Mixed load\n\n"
-        f"`python benchmarks/mixed_load.py` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"`{command}` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{where}, {model}): a 4-token request sent 1.5 s into a fresh {long_tokens:,}-token prefill, "
         "and a stream decoding while such a prefill runs. *Batch prefill* is every prompt "
         "prefilled in mlx-lm's batch generator (`engine.long-prompt-tokens` past every prompt, "
