@@ -211,9 +211,7 @@ def draw_models(table: Table, title: str) -> Any:
     """``multi_model.py``: the main stream's tok/s and the side requests' TTFT per setting."""
     rows = table[1:]
     labels = [r[0].replace("side requests to the ", "side -> ") for r in rows]
-    wide = len(table[0]) >= 8  # from 2026-12-08: the long prompt's TTFT too
-    fig, axes = plt.subplots(1, 3 if wide else 2, figsize=(12.6 if wide else 8.4, 3.4))
-    left, right = axes[0], axes[1]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.4))
     left.bar(labels, [_number(r[1]) or 0.0 for r in rows], color=[PEER, OTHER, PENSIEVE])
     left.set_title("main stream, tok/s", fontsize=9)
     sides = [r for r in rows if _number(r[4]) is not None]
