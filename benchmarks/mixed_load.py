@@ -181,12 +181,17 @@ def main() -> None:
     heading = "## Mixed load"
     if args.device_label or not on_cpu():
         heading += f": {machine_label(args.device_label)}"
-    section = render(results, long_tokens, resolved.name, args.runs, command)
-    write_section(args.output, heading, section.replace("## Mixed load", heading, 1))
+    section = render(heading, results, long_tokens, resolved.name, args.runs, command)
+    write_section(args.output, heading, section)
 
 
 def render(
-    results: dict[str, dict[str, float]], long_tokens: int, model: str, runs: int, command: str
+    heading: str,
+    results: dict[str, dict[str, float]],
+    long_tokens: int,
+    model: str,
+    runs: int,
+    command: str,
 ) -> str:
     where = machine_label()
     rows = [
@@ -201,7 +206,7 @@ def render(
             f"| {r['stream_during']:.1f} | {r['long_alone']:.1f} s | {r['long_beside']:.1f} s |"
         )
     return (
-        "## Mixed load\n\n"
+        f"{heading}\n\n"
         f"`{command}` ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
         f"{where}, {model}): a 4-token request sent 1.5 s into a fresh {long_tokens:,}-token prefill, "
         "and a stream decoding while such a prefill runs. *Batch prefill* is every prompt "
